@@ -1,0 +1,20 @@
+// lowbit/lowbit.hpp — umbrella header for the host library (never includes a .cuh).
+#pragma once
+
+#include "config.hpp"
+#include "error.hpp"
+
+#include "rounding/directed.hpp"
+#include "rounding/nearest.hpp"
+#include "rounding/stochastic.hpp"
+#include "rounding/traits.hpp"
+
+#include "format/float4.hpp"
+#include "format/float6.hpp"
+#include "format/float8.hpp"
+#include "format/half.hpp"
+#include "format/int.hpp"
+#include "format/minifloat.hpp"
+#include "format/nf4.hpp"
+#include "format/scale.hpp"
+#include "format/traits.hpp"
