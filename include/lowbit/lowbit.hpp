@@ -18,3 +18,13 @@
 #include "format/nf4.hpp"
 #include "format/scale.hpp"
 #include "format/traits.hpp"
+
+#include "granularity/granularity.hpp"
+
+#include "observer/absmax.hpp"
+#include "observer/minmax.hpp"
+#include "observer/observer.hpp"
+
+#include "quantize/mapping.hpp"
+#include "quantize/qparams.hpp"
+#include "quantize/quantizer.hpp"

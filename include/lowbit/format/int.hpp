@@ -30,6 +30,9 @@ struct integer {
   static constexpr double min_value = min_int;
   static constexpr double min_positive = 1.0;
   static constexpr unsigned code_mask = (1u << B) - 1u;
+  // Exponent of the largest power of two <= max_int (6 for int8: MXINT8's implicit 2^-6).
+  static constexpr int emax_pow2 = max_int >= 128 ? 7 : max_int >= 64 ? 6 : max_int >= 32 ? 5 : max_int >= 16 ? 4
+                                 : max_int >= 8 ? 3 : max_int >= 4 ? 2 : max_int >= 2 ? 1 : 0;
 
   // Integer value of a code (sign-extends the low B bits).
   static LOWBIT_HOST_DEVICE int to_int(storage code) {

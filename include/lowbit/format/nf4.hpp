@@ -27,6 +27,7 @@ struct nf4 {
   static constexpr double max_value = 1.0;
   static constexpr double min_positive = 0.07958029955625534;
   static constexpr int zero_code = 7;
+  static constexpr int emax_pow2 = 0;  // largest power of two in the code book: 1
 
   static LOWBIT_HOST_DEVICE float value(int i) {
     constexpr float table[16] = {

@@ -1,0 +1,503 @@
+// lowbit/quantize/quantizer.hpp — the composition point: format × granularity × rounding ×
+// scale format, fitted to a matrix.
+//
+//   quantizer<Format, ScaleFormat = float, Rounding = round_nearest_even> q(options);
+//   qparams p        = q.fit(x);              // one scale (+ zero) per block of x (rows × cols)
+//   quantized<F> qx  = q.quantize(x, p);      // codes, rows × cols, row-major
+//   Matrix       y   = q.dequantize(qx);      // x̂
+//   Matrix       y2  = q.fake_quantize(x);    // fit → quantize → dequantize, in float
+//
+// Compile-time policies: the element Format, the ScaleFormat scales are stored in (float,
+// bfloat16_format, float16_format, float8_e8m0fnu, float8_ue4m3, float8_e4m3fn) and the
+// Rounding of elements. Runtime choices live in quant_options.
+//
+// Scale selection per block with range r = max(|lo|, |hi|) (symmetric) from the observer:
+//   float-like ScaleFormat : s = r / Format::max_value, rounded to ScaleFormat (RNE) before
+//                            any element is encoded (see quantize/mapping.hpp for integer
+//                            conventions and zero points)
+//   float8_e8m0fnu (MX)    : s = 2^e, e per mx_scale_rule (OCP v1.0 §6.3 and torchao):
+//       floor : e = floor(log2 r) − emax_elem         (OCP; may clip the block max)
+//       ceil  : e = ceil(log2 r) − emax_elem
+//       even  : r rounded to the element's mantissa width first, then floor
+//       rceil : e = ceil(log2(r / Format::max_value)) (NVIDIA; never clips)
+//     clamped to [−127, 127]; an all-zero block gets 2^−127 (code 0x00)
+//   narrow float ScaleFormat (ue4m3, e4m3fn), two-level (NVFP4 when Format is e2m1):
+//       tensor_scale t = amax(x) / (ScaleFormat::max · Format::max)   (fp32; 1 if amax = 0)
+//       s = ScaleFormat_RN_sat(r / (Format::max · t))                  (1 for an all-zero block,
+//                                                                       ScaleFormat's min_positive
+//                                                                       if a nonzero r rounds to 0)
+// Elements: v = x / s_eff in float32 (s_eff = s · t), q = Format-encode(v) with Rounding,
+// saturating; dequantization x̂ = decode(q) · s · t (integer zero points: (q − z) · s_eff).
+// Stochastic rounding draws stochastic_bits(seed, i·cols + j): reproducible for any thread count.
+//
+// Bad input throws lowbit::error: empty input, NaN/Inf in x, shapes that disagree with the
+// qparams, a granularity the shape cannot take (tail::exact), an asymmetric mapping on a
+// non-integer format, convention::gptq symmetric on a signed format.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "../error.hpp"
+#include "../format/minifloat.hpp"
+#include "../format/scale.hpp"
+#include "../format/traits.hpp"
+#include "../granularity/granularity.hpp"
+#include "../observer/observer.hpp"
+#include "../rounding/nearest.hpp"
+#include "../rounding/stochastic.hpp"
+#include "mapping.hpp"
+#include "qparams.hpp"
+
+namespace lowbit {
+
+enum class mx_scale_rule { floor, ceil, even, rceil };
+
+struct quant_options {
+  granularity gran = per_tensor();
+  mapping map = mapping::symmetric;
+  convention conv = convention::lowbit;
+  observer obs = {};
+  mx_scale_rule mx_rule = mx_scale_rule::floor;  // only for an e8m0 scale format
+  bool two_level = true;          // tensor scale for narrow float scale formats (NVFP4)
+  float fixed_tensor_scale = 0;   // > 0: use this tensor scale instead of amax-derived
+  std::uint64_t seed = 0;         // stochastic rounding stream
+};
+
+// Scale and zero of one block, as the element loops use them.
+struct block_params {
+  float scale = 1.0f;  // stored scale (exact in the scale format)
+  float tensor = 1.0f; // second-level tensor scale
+  float eff = 1.0f;    // s_eff = scale · tensor (fp32), the divisor of the elements
+  float zero = 0.0f;   // integer zero point or float offset, per zero_kind
+};
+
+namespace detail {
+template <class SF, class = void>
+struct is_wide_minifloat : std::false_type {};
+template <class SF>
+struct is_wide_minifloat<SF, std::enable_if_t<is_format_v<SF>>>
+    : std::bool_constant<SF::kind == format_kind::minifloat && SF::bits >= 16> {};
+template <class SF>
+constexpr bool is_float_like_scale_v = std::is_same_v<SF, float> || is_wide_minifloat<SF>::value;
+template <class SF>
+constexpr bool is_e8m0_scale_v = std::is_same_v<SF, float8_e8m0fnu>;
+template <class SF>
+constexpr bool is_narrow_scale_v = !is_float_like_scale_v<SF> && !is_e8m0_scale_v<SF>;
+
+// Round a positive scale to its storage format (RNE, saturating); float passes through.
+template <class SF>
+float store_scale(float s) {
+  if constexpr (std::is_same_v<SF, float>) {
+    return s;
+  } else {
+    return decode<SF>(encode<SF, round_nearest_even, overflow::saturate>(s));
+  }
+}
+
+template <class F>
+constexpr int mantissa_bits_of() {
+  if constexpr (F::kind == format_kind::minifloat) return F::mantissa_bits;
+  else return 23;  // no pre-rounding: "even" degenerates to "floor"
+}
+}  // namespace detail
+
+template <class Format, class ScaleFormat = float, class Rounding = round_nearest_even>
+class quantizer {
+  static_assert(is_format_v<Format>, "lowbit: Format is not a number format (see lowbit/format/traits.hpp)");
+  static_assert(std::is_same_v<ScaleFormat, float> || is_format_v<ScaleFormat>,
+                "lowbit: ScaleFormat must be float or a lowbit format (see lowbit/quantize/quantizer.hpp)");
+  static_assert(is_rounding_v<Rounding>, "lowbit: Rounding is not a rounding policy (see lowbit/rounding/traits.hpp)");
+
+ public:
+  using format = Format;
+  using scale_format = ScaleFormat;
+  using rounding = Rounding;
+  using storage = typename Format::storage;
+  using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  static constexpr bool is_integer = Format::kind == format_kind::integer;
+
+  explicit quantizer(quant_options o = {}) : opt_(o) {
+    LOWBIT_CHECK(opt_.map == mapping::symmetric || is_integer, "quantizer<", Format::name,
+                 ">: asymmetric mapping needs an integer format");
+    if constexpr (is_integer) {
+      LOWBIT_CHECK(!(opt_.map == mapping::symmetric && opt_.conv == convention::gptq && Format::is_signed),
+                   "quantizer<", Format::name, ">: convention::gptq symmetric uses unsigned codes (uint4 ...)");
+      LOWBIT_CHECK(!(opt_.map == mapping::symmetric && opt_.conv != convention::gptq && !Format::is_signed),
+                   "quantizer<", Format::name, ">: symmetric mapping needs a signed format "
+                   "(or convention::gptq, which centres unsigned codes)");
+      LOWBIT_CHECK(opt_.map == mapping::asymmetric || opt_.conv != convention::kivi,
+                   "quantizer: convention::kivi is asymmetric");
+    }
+    LOWBIT_CHECK(!(opt_.fixed_tensor_scale < 0) && std::isfinite(opt_.fixed_tensor_scale),
+                 "quantizer: fixed_tensor_scale must be finite and >= 0");
+  }
+
+  const quant_options& options() const { return opt_; }
+  zero_kind zeros() const {
+    if (opt_.map == mapping::symmetric) return opt_.conv == convention::gptq ? zero_kind::integer : zero_kind::none;
+    return opt_.conv == convention::kivi ? zero_kind::offset : zero_kind::integer;
+  }
+  bool uses_tensor_scale() const { return detail::is_narrow_scale_v<ScaleFormat> && opt_.two_level; }
+
+  // ---- fitting -------------------------------------------------------------------------
+
+  // Fit one scale (and zero) per block of x. channel_weights (optional, length cols) weight
+  // each input channel's error for search observers (activation-aware MSE).
+  template <class Derived>
+  qparams fit(const Eigen::DenseBase<Derived>& x, const float* channel_weights = nullptr) const {
+    const Eigen::Index rows = x.rows(), cols = x.cols();
+    opt_.gran.check(rows, cols, "quantizer::fit");
+    check_finite(x, "quantizer::fit");
+    qparams p = empty_params(rows, cols);
+    p.tensor_scale = tensor_scale_for(x);
+
+    const Eigen::Index br = opt_.gran.rows_per_block(rows), bc = opt_.gran.cols_per_block(cols);
+    std::vector<float> buf, wbuf;
+    buf.reserve(std::size_t(br * bc));
+    for (Eigen::Index gi = 0; gi < p.scale.rows(); ++gi) {
+      for (Eigen::Index gj = 0; gj < p.scale.cols(); ++gj) {
+        buf.clear();
+        wbuf.clear();
+        const Eigen::Index i0 = gi * br, j0 = gj * bc;
+        const Eigen::Index i1 = std::min(rows, i0 + br), j1 = std::min(cols, j0 + bc);
+        for (Eigen::Index i = i0; i < i1; ++i)
+          for (Eigen::Index j = j0; j < j1; ++j) {
+            buf.push_back(static_cast<float>(x(i, j)));
+            if (channel_weights) wbuf.push_back(channel_weights[j]);
+          }
+        if (opt_.gran.tail_rule == tail::pad) {
+          const std::size_t full = std::size_t(br * bc);
+          buf.resize(full, 0.0f);
+          if (channel_weights) wbuf.resize(full, 0.0f);
+        }
+        const float t = p.tensor_scale;
+        auto err = [&](const value_range& r, double norm) {
+          return block_error(buf, wbuf, block_from_range(r, t), norm);
+        };
+        const value_range r = observe(opt_.obs, buf.data(), channel_weights ? wbuf.data() : nullptr,
+                                      Eigen::Index(buf.size()), opt_.map == mapping::symmetric, err);
+        const block_params b = block_from_range(r, t);
+        p.scale(gi, gj) = b.scale;
+        if (p.zeros != zero_kind::none) p.zero(gi, gj) = b.zero;
+      }
+    }
+    return p;
+  }
+
+  // Parameters from given per-block ranges (static calibration: running max, entropy ...).
+  // lo and hi have the grid shape of the granularity for a rows × cols input; tensor_amax
+  // feeds the two-level tensor scale (ignored otherwise).
+  qparams from_ranges(Eigen::Index rows, Eigen::Index cols, const Eigen::MatrixXf& lo,
+                      const Eigen::MatrixXf& hi, float tensor_amax = 0.0f) const {
+    opt_.gran.check(rows, cols, "quantizer::from_ranges");
+    qparams p = empty_params(rows, cols);
+    LOWBIT_CHECK(lo.rows() == p.scale.rows() && lo.cols() == p.scale.cols() && hi.rows() == lo.rows() &&
+                     hi.cols() == lo.cols(),
+                 "quantizer::from_ranges: range grids must be ", p.scale.rows(), " x ", p.scale.cols(), ", got ",
+                 lo.rows(), " x ", lo.cols(), " and ", hi.rows(), " x ", hi.cols());
+    LOWBIT_CHECK(lo.allFinite() && hi.allFinite() && std::isfinite(tensor_amax),
+                 "quantizer::from_ranges: ranges must be finite");
+    p.tensor_scale = tensor_scale_from_amax(tensor_amax);
+    for (Eigen::Index gi = 0; gi < p.scale.rows(); ++gi)
+      for (Eigen::Index gj = 0; gj < p.scale.cols(); ++gj) {
+        const block_params b = block_from_range({lo(gi, gj), hi(gi, gj)}, p.tensor_scale);
+        p.scale(gi, gj) = b.scale;
+        if (p.zeros != zero_kind::none) p.zero(gi, gj) = b.zero;
+      }
+    return p;
+  }
+
+  // ---- encoding ------------------------------------------------------------------------
+
+  template <class Derived>
+  quantized<Format> quantize(const Eigen::DenseBase<Derived>& x) const {
+    return quantize(x, fit(x));
+  }
+
+  template <class Derived>
+  quantized<Format> quantize(const Eigen::DenseBase<Derived>& x, const qparams& p) const {
+    check_params(x.rows(), x.cols(), p, "quantizer::quantize");
+    check_finite(x, "quantizer::quantize");
+    quantized<Format> q;
+    q.params = p;
+    q.codes.resize(x.rows(), x.cols());
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index j = 0; j < x.cols(); ++j)
+        q.codes(i, j) = encode_value(static_cast<float>(x(i, j)), block_at(p, i, j), element_index(p, i, j));
+    return q;
+  }
+
+  matrix dequantize(const quantized<Format>& q) const {
+    check_params(q.codes.rows(), q.codes.cols(), q.params, "quantizer::dequantize");
+    matrix y(q.codes.rows(), q.codes.cols());
+    for (Eigen::Index i = 0; i < y.rows(); ++i)
+      for (Eigen::Index j = 0; j < y.cols(); ++j) y(i, j) = decode_value(q.codes(i, j), block_at(q.params, i, j));
+    return y;
+  }
+
+  template <class Derived>
+  matrix fake_quantize(const Eigen::DenseBase<Derived>& x) const {
+    return fake_quantize(x, fit(x));
+  }
+
+  template <class Derived>
+  matrix fake_quantize(const Eigen::DenseBase<Derived>& x, const qparams& p) const {
+    check_params(x.rows(), x.cols(), p, "quantizer::fake_quantize");
+    check_finite(x, "quantizer::fake_quantize");
+    matrix y(x.rows(), x.cols());
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index j = 0; j < x.cols(); ++j) {
+        const block_params b = block_at(p, i, j);
+        y(i, j) = decode_value(encode_value(static_cast<float>(x(i, j)), b, element_index(p, i, j)), b);
+      }
+    return y;
+  }
+
+  // ---- element primitives (the specification the SIMD kernels reproduce) ----------------
+
+  // Parameters of the block holding element (i, j).
+  block_params block_at(const qparams& p, Eigen::Index i, Eigen::Index j) const {
+    block_params b;
+    const Eigen::Index gi = p.block_row(i), gj = p.block_col(j);
+    b.scale = p.scale(gi, gj);
+    b.tensor = p.tensor_scale;
+    b.eff = b.scale * p.tensor_scale;
+    if (p.zeros != zero_kind::none) b.zero = p.zero(gi, gj);
+    return b;
+  }
+
+  // Code of x under block parameters b. `index` keys the stochastic-rounding stream.
+  storage encode_value(float x, const block_params& b, std::uint64_t index = 0) const {
+    const std::uint32_t bits = Rounding::is_stochastic ? stochastic_bits(opt_.seed, index) : 0u;
+    if constexpr (is_integer) {
+      const zero_kind zk = zeros();
+      const float v = zk == zero_kind::offset ? (x - b.zero) / b.eff : x / b.eff;
+      double r = Rounding::apply(clamp_wide(v), bits);
+      if (zk == zero_kind::integer) r += b.zero;
+      r = r < Format::min_value ? Format::min_value : (r > Format::max_value ? Format::max_value : r);
+      return Format::from_int(int(r));
+    } else {
+      return encode<Format, Rounding, overflow::saturate>(x / b.eff, bits);
+    }
+  }
+
+  float decode_value(storage q, const block_params& b) const {
+    if constexpr (is_integer) {
+      switch (zeros()) {
+        case zero_kind::integer: return (float(Format::to_int(q)) - b.zero) * b.eff;
+        case zero_kind::offset: return float(Format::to_int(q)) * b.eff + b.zero;
+        case zero_kind::none: break;
+      }
+      return float(Format::to_int(q)) * b.scale * b.tensor;
+    } else {
+      return decode<Format>(q) * b.scale * b.tensor;
+    }
+  }
+
+  // Scale and zero for a block whose observed range is r, under tensor scale t.
+  block_params block_from_range(value_range r, float t = 1.0f) const {
+    block_params b;
+    const float amax = std::fmax(std::fabs(r.lo), std::fabs(r.hi));
+    if constexpr (is_integer) {
+      if (opt_.map == mapping::asymmetric) return asymmetric_params(r, t);
+    }
+    float s;
+    if constexpr (detail::is_e8m0_scale_v<ScaleFormat>) {
+      s = mx_scale(amax);
+    } else if constexpr (detail::is_narrow_scale_v<ScaleFormat>) {
+      const float denom = float(qmax_symmetric()) * t;
+      s = amax == 0.0f ? 1.0f : stored_nonzero(amax / denom);
+    } else {
+      s = symmetric_scale(amax);
+    }
+    b.scale = s;
+    b.tensor = t;
+    b.eff = s * t;
+    if constexpr (is_integer) {
+      if (opt_.map == mapping::symmetric && opt_.conv == convention::gptq) b.zero = float((Format::max_int + 1) / 2);
+    }
+    return b;
+  }
+
+ private:
+  quant_options opt_;
+
+  // Largest |value| the symmetric mapping uses: 127 int8, 7 int4, Format::max_value floats.
+  static constexpr double qmax_symmetric() { return Format::max_value; }
+
+  static double clamp_wide(float v) {  // keep R::apply exact for huge quotients
+    const double lim = 1e9;
+    return v > lim ? lim : (v < -lim ? -lim : double(v));
+  }
+
+  qparams empty_params(Eigen::Index rows, Eigen::Index cols) const {
+    qparams p;
+    p.gran = opt_.gran;
+    p.rows = rows;
+    p.cols = cols;
+    p.scale.setOnes(opt_.gran.grid_rows(rows), opt_.gran.grid_cols(cols));
+    p.zeros = zeros();
+    if (p.zeros != zero_kind::none) p.zero.setZero(p.scale.rows(), p.scale.cols());
+    return p;
+  }
+
+  std::uint64_t element_index(const qparams& p, Eigen::Index i, Eigen::Index j) const {
+    return std::uint64_t(i) * std::uint64_t(p.cols) + std::uint64_t(j);
+  }
+
+  template <class Derived>
+  static void check_finite(const Eigen::DenseBase<Derived>& x, const char* where) {
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index j = 0; j < x.cols(); ++j)
+        LOWBIT_CHECK(std::isfinite(static_cast<float>(x(i, j))), where, ": non-finite value ",
+                     static_cast<float>(x(i, j)), " at (", i, ", ", j, ")");
+  }
+
+  void check_params(Eigen::Index rows, Eigen::Index cols, const qparams& p, const char* where) const {
+    LOWBIT_CHECK(rows > 0 && cols > 0, where, ": empty input (", rows, " x ", cols, ")");
+    LOWBIT_CHECK(p.rows == rows && p.cols == cols, where, ": qparams were fitted for ", p.rows, " x ", p.cols,
+                 ", input is ", rows, " x ", cols);
+    LOWBIT_CHECK(p.scale.rows() == p.gran.grid_rows(rows) && p.scale.cols() == p.gran.grid_cols(cols), where,
+                 ": scale grid is ", p.scale.rows(), " x ", p.scale.cols(), ", granularity needs ",
+                 p.gran.grid_rows(rows), " x ", p.gran.grid_cols(cols));
+    LOWBIT_CHECK(p.zeros == zeros(), where, ": qparams zero kind does not match this quantizer's mapping");
+    LOWBIT_CHECK(p.zeros == zero_kind::none || (p.zero.rows() == p.scale.rows() && p.zero.cols() == p.scale.cols()),
+                 where, ": zero grid shape differs from the scale grid");
+  }
+
+  template <class Derived>
+  float tensor_scale_for(const Eigen::DenseBase<Derived>& x) const {
+    if (!uses_tensor_scale()) return 1.0f;
+    if (opt_.fixed_tensor_scale > 0) return opt_.fixed_tensor_scale;
+    float amax = 0.0f;
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index j = 0; j < x.cols(); ++j) amax = std::fmax(amax, std::fabs(static_cast<float>(x(i, j))));
+    return tensor_scale_from_amax(amax);
+  }
+
+  float tensor_scale_from_amax(float amax) const {
+    if (!uses_tensor_scale()) return 1.0f;
+    if (opt_.fixed_tensor_scale > 0) return opt_.fixed_tensor_scale;
+    if constexpr (detail::is_narrow_scale_v<ScaleFormat>) {
+      const float t = amax / (float(ScaleFormat::max_value) * float(qmax_symmetric()));
+      return t > 0.0f ? t : 1.0f;
+    }
+    return 1.0f;
+  }
+
+  // Symmetric scale for a float-like scale format, per convention.
+  float symmetric_scale(float amax) const {
+    float s;
+    if constexpr (is_integer) {
+      if (opt_.conv == convention::gptq) {
+        const float a = amax == 0.0f ? 1.0f : amax;  // reference: zero range -> [-1, 1]
+        s = 2.0f * a / float(Format::max_int);
+      } else if (opt_.conv == convention::awq || opt_.conv == convention::smoothquant) {
+        s = std::fmax(amax, 1e-5f) / float(Format::max_int);
+      } else {
+        s = amax / float(Format::max_int);
+      }
+    } else {
+      s = amax / float(Format::max_value);
+    }
+    if (s == 0.0f) return 1.0f;  // all-zero block: any finite scale reproduces the zeros
+    s = detail::store_scale<ScaleFormat>(s);
+    if (s == 0.0f) {
+      if constexpr (!std::is_same_v<ScaleFormat, float>) s = float(ScaleFormat::min_positive);
+    }
+    return s;
+  }
+
+  block_params asymmetric_params(value_range r, float t) const {
+    block_params b;
+    const double qmin = Format::min_int, qmax = Format::max_int, levels = qmax - qmin;
+    float lo = r.lo, hi = r.hi, s;
+    switch (opt_.conv) {
+      case convention::awq:
+        s = std::fmax(hi - lo, 1e-5f) / float(levels);
+        s = stored_nonzero(s);
+        b.zero = float(qmin + clampd(-round_ne(lo / s), 0.0, levels));
+        break;
+      case convention::kivi:
+        s = (hi - lo) / float(levels);
+        s = s == 0.0f ? 1.0f : stored_nonzero(s);
+        b.zero = lo;
+        break;
+      default:  // lowbit, gptq: widen to include 0
+        lo = std::fmin(lo, 0.0f);
+        hi = std::fmax(hi, 0.0f);
+        if (lo == 0.0f && hi == 0.0f && opt_.conv == convention::gptq) {
+          lo = -1.0f;
+          hi = 1.0f;
+        }
+        s = (hi - lo) / float(levels);
+        s = s == 0.0f ? 1.0f : stored_nonzero(s);
+        b.zero = float(clampd(qmin + round_ne(-lo / s), qmin, qmax));
+        break;
+    }
+    b.scale = s;
+    b.tensor = t;
+    b.eff = s * t;
+    return b;
+  }
+
+  static float stored_nonzero(float s) {
+    float r = detail::store_scale<ScaleFormat>(s);
+    if (r == 0.0f) {
+      if constexpr (!std::is_same_v<ScaleFormat, float>) r = float(ScaleFormat::min_positive);
+    }
+    return r;
+  }
+  static double round_ne(float v) { return round_nearest_even::apply(double(v)); }
+  static double clampd(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+  // OCP MX shared scale 2^e for a block with absolute maximum amax.
+  float mx_scale(float amax) const {
+    using E8 = float8_e8m0fnu;
+    int e;
+    switch (opt_.mx_rule) {
+      case mx_scale_rule::ceil:
+        e = E8::exponent(encode<E8, round_up>(amax)) - Format::emax_pow2;
+        break;
+      case mx_scale_rule::rceil:
+        e = E8::exponent(encode<E8, round_up>(amax / float(Format::max_value)));
+        break;
+      case mx_scale_rule::even: {
+        constexpr int mb = detail::mantissa_bits_of<Format>();
+        std::uint32_t u;
+        std::memcpy(&u, &amax, 4);
+        if (mb < 23) u = (u + (1u << (23 - mb - 1))) & 0x7F800000u;
+        float rounded;
+        std::memcpy(&rounded, &u, 4);
+        e = E8::exponent(encode<E8, round_toward_zero>(rounded)) - Format::emax_pow2;
+        break;
+      }
+      case mx_scale_rule::floor:
+      default:
+        e = E8::exponent(encode<E8, round_toward_zero>(amax)) - Format::emax_pow2;
+        break;
+    }
+    if (amax == 0.0f) e = E8::min_exponent;
+    e = e < E8::min_exponent ? E8::min_exponent : (e > E8::max_exponent ? E8::max_exponent : e);
+    return E8::decode(E8::from_exponent(e));
+  }
+
+  // Σ w_i |x_i − x̂_i|^p over a block (w_i = 1 when no weights), x̂ under parameters b.
+  double block_error(const std::vector<float>& x, const std::vector<float>& w, const block_params& b,
+                     double p) const {
+    double e = 0.0;
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      const double d = std::fabs(double(x[k]) - double(decode_value(encode_value(x[k], b, 0), b)));
+      const double t = p == 2.0 ? d * d : std::pow(d, p);
+      e += w.empty() ? t : double(w[k]) * t;
+    }
+    return e;
+  }
+};
+
+}  // namespace lowbit
