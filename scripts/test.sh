@@ -13,7 +13,7 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
   -DLOWBIT_BUILD_TESTS=ON -DLOWBIT_BUILD_EXAMPLES=ON -DLOWBIT_BUILD_BENCHMARKS=ON
 cmake --build build/release -j "$jobs"
-ctest --test-dir build/release -L quick --output-on-failure -j "$jobs"
+ctest --test-dir build/release -L "quick|package" --output-on-failure -j "$jobs"
 if [ "${LOWBIT_SLOW:-0}" = 1 ]; then
   ctest --test-dir build/release -L slow --output-on-failure -j "$jobs"
 fi
