@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "../config.hpp"
@@ -33,6 +34,22 @@ constexpr double pow2(int k) {
   for (; k > 0; --k) p *= 2.0;
   for (; k < 0; ++k) p *= 0.5;
   return p;
+}
+
+// 2^k for -1022 <= k <= 1023, built from its bits: exact and cheaper than std::ldexp.
+LOWBIT_HOST_DEVICE inline double exp2i(int k) {
+  const std::uint64_t bits = std::uint64_t(k + 1023) << 52;
+  double p;
+  std::memcpy(&p, &bits, sizeof p);
+  return p;
+}
+
+// floor(log2(a)) for a normal double a > 0 (its unbiased exponent field); -1023 for 0 and
+// subnormal doubles, which lie below every lowbit format's smallest binade.
+LOWBIT_HOST_DEVICE inline int floor_log2(double a) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &a, sizeof bits);
+  return int((bits >> 52) & 0x7FF) - 1023;
 }
 }  // namespace detail
 
@@ -109,15 +126,15 @@ struct minifloat {
     if (std::isinf(x)) return storage(sign | overflow_code<Ov>());
 
     const double a = std::fabs(x);
-    int e = min_exponent;
-    if (a != 0.0) {
-      int fe;
-      std::frexp(a, &fe);  // a = f·2^fe, f in [0.5, 1)
-      e = fe - 1 > min_exponent ? fe - 1 : min_exponent;
-    }
-    // Round x / ulp(e) to an integer: the significand in units of the last place.
-    const double r = std::fabs(R::apply(std::ldexp(x, M - e), random_bits));
-    if (r * std::ldexp(1.0, e - M) > max_value) return storage(sign | overflow_code<Ov>());
+    // From 2^(max_exponent+1) up, every rounding lands above max_value. Returning early also
+    // keeps the scale factors below normal doubles, so the scalings are exact.
+    if (a >= detail::pow2(max_exponent + 1)) return storage(sign | overflow_code<Ov>());
+    // The binade of a, or the subnormal binade: ulp(a) = 2^(e-M).
+    const int fl = detail::floor_log2(a);
+    int e = fl > min_exponent ? fl : min_exponent;
+    // Round x / ulp to an integer: the significand in units of the last place.
+    const double r = std::fabs(R::apply(x * detail::exp2i(M - e), random_bits));
+    if (r * detail::exp2i(e - M) > max_value) return storage(sign | overflow_code<Ov>());
     unsigned m = unsigned(r);
     if (m >= (2u << M)) {  // rounding carried into the next binade
       m >>= 1;
