@@ -26,8 +26,14 @@
 //       s = ScaleFormat_RN_sat(r / (Format::max · t))                  (1 for an all-zero block,
 //                                                                       ScaleFormat's min_positive
 //                                                                       if a nonzero r rounds to 0)
+// Asymmetric (integer formats): the convention's scale (quantize/mapping.hpp) divided by t is
+// what is stored, zero points are computed against s_eff = stored · t.
+// Ranges come from quant_options::obs per block (observer/observer.hpp: absmax, minmax, rms,
+// percentile, mse / GPTQ clip search, the search scoring each candidate with this very
+// quantizer), or from from_ranges() for stateful calibrators (observer/entropy.hpp, running.hpp).
 // Elements: v = x / s_eff in float32 (s_eff = s · t), q = Format-encode(v) with Rounding,
-// saturating; dequantization x̂ = decode(q) · s · t (integer zero points: (q − z) · s_eff).
+// saturating; dequantization x̂ = decode(q) · s · t (integer zero points: (q − z) · s_eff;
+// KIVI float offsets m: q = clamp(R((x − m)/s_eff) + qmin), x̂ = (q − qmin) · s_eff + m).
 // Stochastic rounding draws stochastic_bits(seed, i·cols + j): reproducible for any thread count.
 //
 // Bad input throws lowbit::error: empty input, NaN/Inf in x, shapes that disagree with the
@@ -36,6 +42,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -48,6 +55,7 @@
 #include "../format/traits.hpp"
 #include "../granularity/granularity.hpp"
 #include "../observer/observer.hpp"
+#include "../rounding/directed.hpp"
 #include "../rounding/nearest.hpp"
 #include "../rounding/stochastic.hpp"
 #include "mapping.hpp"
@@ -135,6 +143,7 @@ class quantizer {
     }
     LOWBIT_CHECK(!(opt_.fixed_tensor_scale < 0) && std::isfinite(opt_.fixed_tensor_scale),
                  "quantizer: fixed_tensor_scale must be finite and >= 0");
+    check_observer(opt_.obs, "quantizer");
   }
 
   const quant_options& options() const { return opt_; }
@@ -146,13 +155,35 @@ class quantizer {
 
   // ---- fitting -------------------------------------------------------------------------
 
-  // Fit one scale (and zero) per block of x. channel_weights (optional, length cols) weight
-  // each input channel's error for search observers (activation-aware MSE).
+  // Fit one scale (and zero) per block of x. channel_weights (optional, length cols, >= 0)
+  // weight each input channel for the rms and mse observers (activation-aware calibration);
+  // they are normalised by their maximum first, as the Quantize-Qwen3.5 toolkit does (which
+  // changes nothing for mse and makes rms use a_j / max a).
+  template <class Derived>
+  qparams fit(const Eigen::DenseBase<Derived>& x, const Eigen::VectorXf& channel_weights) const {
+    LOWBIT_CHECK(channel_weights.size() == x.cols(), "quantizer::fit: ", channel_weights.size(),
+                 " channel weights for ", x.cols(), " columns");
+    return fit(x, channel_weights.data());
+  }
+
   template <class Derived>
   qparams fit(const Eigen::DenseBase<Derived>& x, const float* channel_weights = nullptr) const {
     const Eigen::Index rows = x.rows(), cols = x.cols();
     opt_.gran.check(rows, cols, "quantizer::fit");
     check_finite(x, "quantizer::fit");
+    std::vector<float> cw;
+    if (channel_weights) {
+      float wmax = 0.0f;
+      for (Eigen::Index j = 0; j < cols; ++j) {
+        LOWBIT_CHECK(std::isfinite(channel_weights[j]) && channel_weights[j] >= 0.0f, "quantizer::fit: channel ",
+                     "weight ", j, " is ", channel_weights[j], ", must be finite and >= 0");
+        wmax = std::fmax(wmax, channel_weights[j]);
+      }
+      cw.assign(channel_weights, channel_weights + cols);
+      if (wmax > 0.0f)
+        for (float& w : cw) w /= wmax;
+      channel_weights = cw.data();
+    }
     qparams p = empty_params(rows, cols);
     p.tensor_scale = tensor_scale_for(x);
 
@@ -226,17 +257,19 @@ class quantizer {
     quantized<Format> q;
     q.params = p;
     q.codes.resize(x.rows(), x.cols());
-    for (Eigen::Index i = 0; i < x.rows(); ++i)
-      for (Eigen::Index j = 0; j < x.cols(); ++j)
-        q.codes(i, j) = encode_value(static_cast<float>(x(i, j)), block_at(p, i, j), element_index(p, i, j));
+    for_each_run(p, [&](Eigen::Index i, Eigen::Index j0, Eigen::Index j1, const block_params& b) {
+      for (Eigen::Index j = j0; j < j1; ++j)
+        q.codes(i, j) = encode_value(static_cast<float>(x(i, j)), b, element_index(p, i, j));
+    });
     return q;
   }
 
   matrix dequantize(const quantized<Format>& q) const {
     check_params(q.codes.rows(), q.codes.cols(), q.params, "quantizer::dequantize");
     matrix y(q.codes.rows(), q.codes.cols());
-    for (Eigen::Index i = 0; i < y.rows(); ++i)
-      for (Eigen::Index j = 0; j < y.cols(); ++j) y(i, j) = decode_value(q.codes(i, j), block_at(q.params, i, j));
+    for_each_run(q.params, [&](Eigen::Index i, Eigen::Index j0, Eigen::Index j1, const block_params& b) {
+      for (Eigen::Index j = j0; j < j1; ++j) y(i, j) = decode_value(q.codes(i, j), b);
+    });
     return y;
   }
 
@@ -250,11 +283,10 @@ class quantizer {
     check_params(x.rows(), x.cols(), p, "quantizer::fake_quantize");
     check_finite(x, "quantizer::fake_quantize");
     matrix y(x.rows(), x.cols());
-    for (Eigen::Index i = 0; i < x.rows(); ++i)
-      for (Eigen::Index j = 0; j < x.cols(); ++j) {
-        const block_params b = block_at(p, i, j);
+    for_each_run(p, [&](Eigen::Index i, Eigen::Index j0, Eigen::Index j1, const block_params& b) {
+      for (Eigen::Index j = j0; j < j1; ++j)
         y(i, j) = decode_value(encode_value(static_cast<float>(x(i, j)), b, element_index(p, i, j)), b);
-      }
+    });
     return y;
   }
 
@@ -279,6 +311,7 @@ class quantizer {
       const float v = zk == zero_kind::offset ? (x - b.zero) / b.eff : x / b.eff;
       double r = Rounding::apply(clamp_wide(v), bits);
       if (zk == zero_kind::integer) r += b.zero;
+      if (zk == zero_kind::offset) r += Format::min_value;  // codes from qmin (0 for unsigned)
       r = r < Format::min_value ? Format::min_value : (r > Format::max_value ? Format::max_value : r);
       return Format::from_int(int(r));
     } else {
@@ -290,7 +323,7 @@ class quantizer {
     if constexpr (is_integer) {
       switch (zeros()) {
         case zero_kind::integer: return (float(Format::to_int(q)) - b.zero) * b.eff;
-        case zero_kind::offset: return float(Format::to_int(q)) * b.eff + b.zero;
+        case zero_kind::offset: return float(Format::to_int(q) - Format::min_int) * b.eff + b.zero;
         case zero_kind::none: break;
       }
       return float(Format::to_int(q)) * b.scale * b.tensor;
@@ -344,6 +377,14 @@ class quantizer {
     p.zeros = zeros();
     if (p.zeros != zero_kind::none) p.zero.setZero(p.scale.rows(), p.scale.cols());
     return p;
+  }
+
+  // Calls f(i, j0, j1, block) for every run of one row inside one block, row by row.
+  template <class F>
+  void for_each_run(const qparams& p, F&& f) const {
+    const Eigen::Index bc = p.gran.cols_per_block(p.cols);
+    for (Eigen::Index i = 0; i < p.rows; ++i)
+      for (Eigen::Index j0 = 0; j0 < p.cols; j0 += bc) f(i, j0, std::min(p.cols, j0 + bc), block_at(p, i, j0));
   }
 
   std::uint64_t element_index(const qparams& p, Eigen::Index i, Eigen::Index j) const {
@@ -416,16 +457,18 @@ class quantizer {
   block_params asymmetric_params(value_range r, float t) const {
     block_params b;
     const double qmin = Format::min_int, qmax = Format::max_int, levels = qmax - qmin;
+    // The stored scale is s / t, so that the effective divisor s_eff = stored · t (t = 1 unless a
+    // two-level tensor scale is in use); zero points are computed against s_eff.
     float lo = r.lo, hi = r.hi, s;
+    auto store = [&](float raw) { return t == 1.0f ? stored_nonzero(raw) : stored_nonzero(raw / t); };
     switch (opt_.conv) {
       case convention::awq:
-        s = std::fmax(hi - lo, 1e-5f) / float(levels);
-        s = stored_nonzero(s);
-        b.zero = float(qmin + clampd(-round_ne(lo / s), 0.0, levels));
+        s = store(std::fmax(hi - lo, 1e-5f) / float(levels));
+        b.zero = float(qmin + clampd(-round_ne(lo / (s * t)), 0.0, levels));
         break;
       case convention::kivi:
         s = (hi - lo) / float(levels);
-        s = s == 0.0f ? 1.0f : stored_nonzero(s);
+        s = s == 0.0f ? 1.0f : store(s);
         b.zero = lo;
         break;
       default:  // lowbit, gptq: widen to include 0
@@ -436,8 +479,8 @@ class quantizer {
           hi = 1.0f;
         }
         s = (hi - lo) / float(levels);
-        s = s == 0.0f ? 1.0f : stored_nonzero(s);
-        b.zero = float(clampd(qmin + round_ne(-lo / s), qmin, qmax));
+        s = s == 0.0f ? 1.0f : store(s);
+        b.zero = float(clampd(qmin + round_ne(-lo / (s * t)), qmin, qmax));
         break;
     }
     b.scale = s;
