@@ -18,7 +18,8 @@
 //                            s = max(hi−lo, 1e-5)/(qmax−qmin), z = clamp(−R(lo/s), 0, qmax−qmin)
 //                            (+qmin). sym: s = max(absmax, 1e-5)/qmax.
 //   convention::kivi         KIVI new_pack.py. asym: s = (hi−lo)/(qmax−qmin), float offset
-//                            m = lo, q = clamp(R((x − m)/s)), x̂ = q·s + m; a constant group
+//                            m = lo, q = clamp(R((x − m)/s)), x̂ = q·s + m (signed formats
+//                            store q + qmin and subtract it back); a constant group
 //                            (hi = lo) gets s = 1 so it reconstructs exactly (the reference
 //                            divides 0/0 there).
 //   convention::smoothquant  sym: s = max(absmax, 1e-5)/qmax (fake_quant.py).
