@@ -1,0 +1,66 @@
+#include <lowbit/format/int.hpp>
+#include <lowbit/observer/running.hpp>
+#include <lowbit/quantize/quantizer.hpp>
+
+#include <doctest/doctest.h>
+
+using namespace lowbit;
+using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+TEST_CASE("observer/running: running max per channel over batches of different token counts") {
+  running_range rr(per_channel(1));
+  Mat a(2, 3), b(3, 3);
+  a << 1, -2, 0.5f,  //
+      -1, 4, 0.25f;
+  b << 0, 1, -3,  //
+      2, 1, 0,    //
+      0.5f, -5, 0;
+  rr.update(a);
+  rr.update(b);
+  CHECK(rr.batches() == 2);
+  CHECK(rr.lo()(0, 0) == -1.0f);
+  CHECK(rr.hi()(0, 0) == 2.0f);
+  CHECK(rr.lo()(0, 1) == -5.0f);
+  CHECK(rr.hi()(0, 1) == 4.0f);
+  CHECK(rr.lo()(0, 2) == -3.0f);
+  CHECK(rr.hi()(0, 2) == 0.5f);
+  CHECK(rr.tensor_amax() == 5.0f);
+  // Static parameters for any token count: per input channel scale = absmax / 127.
+  const qparams p = rr.params(quantizer<int8>({per_channel(1)}), 7);
+  CHECK(p.rows == 7);
+  CHECK(p.scale(0, 1) == 5.0f / 127.0f);
+  CHECK(p.scale(0, 2) == 3.0f / 127.0f);
+}
+
+TEST_CASE("observer/running: EMA of min/max (torch MovingAverageMinMaxObserver)") {
+  running_range rr(per_tensor(), running_mode::ema, 0.25f);
+  Mat a = Mat::Constant(1, 4, 2.0f), b = Mat::Constant(2, 4, -2.0f);
+  a(0, 0) = -4.0f;
+  rr.update(a);  // first batch initialises: [-4, 2]
+  rr.update(b);  // lo += 0.25 (-2 - -4) = -3.5; hi += 0.25 (-2 - 2) = 1
+  CHECK(rr.lo()(0, 0) == -3.5f);
+  CHECK(rr.hi()(0, 0) == 1.0f);
+  const qparams p = rr.params(quantizer<uint8>({per_tensor(), mapping::asymmetric}), 3);
+  CHECK(p.scale(0, 0) == 4.5f / 255.0f);
+}
+
+TEST_CASE("observer/running: per-head ranges and bad input") {
+  running_range rr(per_head(2));
+  Mat a(1, 4);
+  a << 1, -2, 3, 0;
+  rr.update(a);
+  CHECK(rr.hi().cols() == 2);
+  CHECK(rr.lo()(0, 0) == -2.0f);
+  CHECK(rr.hi()(0, 1) == 3.0f);
+  CHECK_THROWS_AS(rr.update(Mat(1, 5)), lowbit::error);  // K changed (and 5 % 2 != 0)
+  CHECK_THROWS_AS(rr.update(Mat(0, 4)), lowbit::error);  // empty
+  Mat nan = Mat::Zero(2, 4);
+  nan(1, 1) = NAN;
+  CHECK_THROWS_AS(rr.update(nan), lowbit::error);
+  CHECK(rr.batches() == 1);  // state unchanged by failed updates
+  CHECK_THROWS_AS(running_range{per_token()}, lowbit::error);  // rows vary per batch
+  CHECK_THROWS_AS((running_range{per_tensor(), running_mode::ema, 0.0f}), lowbit::error);
+  running_range empty;
+  CHECK_THROWS_AS(empty.lo(), lowbit::error);
+  CHECK_THROWS_AS(rr.params(quantizer<int8>({per_tensor()}), 2), lowbit::error);  // other granularity
+}
