@@ -8,9 +8,10 @@
 // optional zero point zw). The zero points never materialise corrected matrices:
 //   C = Σ a·w − zw[n]·ra[m] − za[m]·(cw[n] − K·zw[n]),   ra = Σ_k A[m][k], cw = Σ_k W[n][k]
 // AVX-512 VNNI path (`vpdpbusd`, u8 × s8 → s32): W is packed once (int8_weights) as
-// w + 128 (unsigned) in 32-column panels, K in groups of 4; activations stay signed and are
-// broadcast straight from their rows, so Σ a·(w+128) = Σ a·w + 128·ra and the 128·ra term
-// folds into the zero-point correction above. Wrapping int32 arithmetic throughout: C is
+// w + 128 (unsigned) in 32-column panels, K in groups of 4; activations stay signed (copied
+// per call into 12-row tiles, 4 K bytes per broadcast word), so Σ a·(w+128) = Σ a·w + 128·ra
+// and the 128·ra term folds into the zero-point correction above. Register tile 12 × 32
+// (24 zmm accumulators); W is walked in ~512 KiB column blocks that stay in L2. Wrapping int32 arithmetic throughout: C is
 // exact whenever the true C fits in int32, guaranteed for K ≤ 131071 without zero points
 // (|a·w| ≤ 2^14) and K ≤ 33025 with them (|a−za|·|w−zw| ≤ 255²); larger K is rejected.
 // Float output: y = fma(float(C), sa[m]·sw[n], bias[n]) (fp32), identical on every path.
@@ -163,79 +164,90 @@ struct int8_epilogue {
 };
 
 #if defined(LOWBIT_KERNEL_INT8_VNNI)
-inline std::int32_t load_u32(const std::int8_t* p) {
-  std::int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
+constexpr int int8_mr = 12;  // rows of A per register tile (2 × 12 zmm accumulators)
+
+// Accumulator names c<i><h>: row i, columns 16h..16h+15 of the 32-column panel.
+#define LOWBIT_INT8_ACC(i) __m512i c##i##0 = _mm512_setzero_si512(), c##i##1 = _mm512_setzero_si512();
+#define LOWBIT_INT8_SAVE(i)                                                    \
+  if constexpr (R > i) {                                                       \
+    _mm512_storeu_si512(acc + 32 * i, c##i##0);                                \
+    _mm512_storeu_si512(acc + 32 * i + 16, c##i##1);                           \
+  }
+#define LOWBIT_INT8_STEP(i)                                   \
+  if constexpr (R > i) {                                       \
+    const __m512i av = _mm512_set1_epi32(ap[i]);               \
+    c##i##0 = _mm512_dpbusd_epi32(c##i##0, b0, av);            \
+    c##i##1 = _mm512_dpbusd_epi32(c##i##1, b1, av);            \
+  }
+template <bool FloatOut>
+inline void int8_tile_store(__m512i acc0, __m512i acc1, Eigen::Index m, Eigen::Index n0, __mmask16 k0, __mmask16 k1,
+                            __m512i u0, __m512i u1, __m512i v0, __m512i v1, const int8_epilogue& e) {
+  const __m512i ra = _mm512_set1_epi32(e.ra[m]), za = _mm512_set1_epi32(e.za[m]);
+  // C = acc − ra·(128 + zw) − za·(cw − K·zw)   (wrapping int32)
+  const __m512i c0 = _mm512_sub_epi32(_mm512_sub_epi32(acc0, _mm512_mullo_epi32(ra, u0)), _mm512_mullo_epi32(za, v0));
+  const __m512i c1 = _mm512_sub_epi32(_mm512_sub_epi32(acc1, _mm512_mullo_epi32(ra, u1)), _mm512_mullo_epi32(za, v1));
+  if constexpr (FloatOut) {
+    const __m512 sa = _mm512_set1_ps(e.sa[m]);
+    const __m512 s0 = _mm512_mul_ps(sa, _mm512_loadu_ps(e.sw + n0)), s1 = _mm512_mul_ps(sa, _mm512_loadu_ps(e.sw + n0 + 16));
+    const __m512 y0 = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(__mmask16(0xFFFF), c0), s0, _mm512_loadu_ps(e.bias + n0));
+    const __m512 y1 = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(__mmask16(0xFFFF), c1), s1, _mm512_loadu_ps(e.bias + n0 + 16));
+    _mm512_mask_storeu_ps(e.y + m * e.ldc + n0, k0, y0);
+    if (k1) _mm512_mask_storeu_ps(e.y + m * e.ldc + n0 + 16, k1, y1);
+  } else {
+    _mm512_mask_storeu_epi32(e.c + m * e.ldc + n0, k0, c0);
+    if (k1) _mm512_mask_storeu_epi32(e.c + m * e.ldc + n0 + 16, k1, c1);
+  }
 }
 
-// One MR × 32 output tile over the whole K: acc = Σ a·(w+128), then the epilogue.
-template <int MR, bool FloatOut>
-inline void int8_tile_vnni(const std::int8_t* a, Eigen::Index lda, const std::int32_t* atail, Eigen::Index kq_full,
-                           bool has_tail, const std::uint8_t* panel, Eigen::Index m0, Eigen::Index n0,
-                           Eigen::Index ncols, const int8_epilogue& e) {
-  __m512i acc0[MR], acc1[MR];
-  for (int i = 0; i < MR; ++i) {
-    acc0[i] = _mm512_setzero_si512();
-    acc1[i] = _mm512_setzero_si512();
-  }
-  const std::int8_t* ap = a + m0 * lda;
-  const std::uint8_t* bp = panel;
-  for (Eigen::Index q = 0; q < kq_full; ++q, bp += 128) {
+// One R × 32 tile over the whole K: acc[i][0..31] = Σ a·(w+128) of row i (wrapping int32).
+// ap: packed A of this row tile, [kq][int8_mr] int32 (4 consecutive K bytes of one row each).
+// Kept out of line and free of the epilogue so that the 24 accumulators stay in registers.
+template <int R>
+[[gnu::noinline]] inline void int8_tile_vnni(const std::int32_t* ap, Eigen::Index kq, const std::uint8_t* bp,
+                                             std::int32_t* acc) {
+  LOWBIT_INT8_ACC(0) LOWBIT_INT8_ACC(1) LOWBIT_INT8_ACC(2) LOWBIT_INT8_ACC(3) LOWBIT_INT8_ACC(4) LOWBIT_INT8_ACC(5)
+  LOWBIT_INT8_ACC(6) LOWBIT_INT8_ACC(7) LOWBIT_INT8_ACC(8) LOWBIT_INT8_ACC(9) LOWBIT_INT8_ACC(10) LOWBIT_INT8_ACC(11)
+  for (Eigen::Index q = 0; q < kq; ++q, bp += 128, ap += int8_mr) {
     const __m512i b0 = _mm512_loadu_si512(bp);
     const __m512i b1 = _mm512_loadu_si512(bp + 64);
-    for (int i = 0; i < MR; ++i) {
-      const __m512i av = _mm512_set1_epi32(load_u32(ap + i * lda + 4 * q));
-      acc0[i] = _mm512_dpbusd_epi32(acc0[i], b0, av);
-      acc1[i] = _mm512_dpbusd_epi32(acc1[i], b1, av);
-    }
+    LOWBIT_INT8_STEP(0) LOWBIT_INT8_STEP(1) LOWBIT_INT8_STEP(2) LOWBIT_INT8_STEP(3) LOWBIT_INT8_STEP(4)
+    LOWBIT_INT8_STEP(5) LOWBIT_INT8_STEP(6) LOWBIT_INT8_STEP(7) LOWBIT_INT8_STEP(8) LOWBIT_INT8_STEP(9)
+    LOWBIT_INT8_STEP(10) LOWBIT_INT8_STEP(11)
   }
-  if (has_tail) {
-    const __m512i b0 = _mm512_loadu_si512(bp);
-    const __m512i b1 = _mm512_loadu_si512(bp + 64);
-    for (int i = 0; i < MR; ++i) {
-      const __m512i av = _mm512_set1_epi32(atail[m0 + i]);
-      acc0[i] = _mm512_dpbusd_epi32(acc0[i], b0, av);
-      acc1[i] = _mm512_dpbusd_epi32(acc1[i], b1, av);
-    }
+  LOWBIT_INT8_SAVE(0) LOWBIT_INT8_SAVE(1) LOWBIT_INT8_SAVE(2) LOWBIT_INT8_SAVE(3) LOWBIT_INT8_SAVE(4)
+  LOWBIT_INT8_SAVE(5) LOWBIT_INT8_SAVE(6) LOWBIT_INT8_SAVE(7) LOWBIT_INT8_SAVE(8) LOWBIT_INT8_SAVE(9)
+  LOWBIT_INT8_SAVE(10) LOWBIT_INT8_SAVE(11)
+}
+#undef LOWBIT_INT8_ACC
+#undef LOWBIT_INT8_STEP
+#undef LOWBIT_INT8_SAVE
+
+template <bool FloatOut>
+inline void int8_tile(int mr, const std::int32_t* ap, Eigen::Index kq, const std::uint8_t* panel, Eigen::Index m0,
+                      Eigen::Index n0, Eigen::Index ncols, const int8_epilogue& e) {
+  alignas(64) std::int32_t acc[int8_mr * 32];
+  switch (mr) {
+    case 1: int8_tile_vnni<1>(ap, kq, panel, acc); break;
+    case 2: int8_tile_vnni<2>(ap, kq, panel, acc); break;
+    case 3: int8_tile_vnni<3>(ap, kq, panel, acc); break;
+    case 4: int8_tile_vnni<4>(ap, kq, panel, acc); break;
+    case 5: int8_tile_vnni<5>(ap, kq, panel, acc); break;
+    case 6: int8_tile_vnni<6>(ap, kq, panel, acc); break;
+    case 7: int8_tile_vnni<7>(ap, kq, panel, acc); break;
+    case 8: int8_tile_vnni<8>(ap, kq, panel, acc); break;
+    case 9: int8_tile_vnni<9>(ap, kq, panel, acc); break;
+    case 10: int8_tile_vnni<10>(ap, kq, panel, acc); break;
+    case 11: int8_tile_vnni<11>(ap, kq, panel, acc); break;
+    default: int8_tile_vnni<12>(ap, kq, panel, acc); break;
   }
   const __m512i u0 = _mm512_loadu_si512(e.u + n0), u1 = _mm512_loadu_si512(e.u + n0 + 16);
   const __m512i v0 = _mm512_loadu_si512(e.v + n0), v1 = _mm512_loadu_si512(e.v + n0 + 16);
   const __mmask16 k0 = ncols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << ncols) - 1u);
-  const __mmask16 k1 = ncols >= 32 ? __mmask16(0xFFFF) : (ncols <= 16 ? __mmask16(0) : __mmask16((1u << (ncols - 16)) - 1u));
-  for (int i = 0; i < MR; ++i) {
-    const Eigen::Index m = m0 + i;
-    const __m512i ra = _mm512_set1_epi32(e.ra[m]), za = _mm512_set1_epi32(e.za[m]);
-    // C = acc − ra·(128 + zw) − za·(cw − K·zw)   (wrapping int32)
-    const __m512i c0 = _mm512_sub_epi32(_mm512_sub_epi32(acc0[i], _mm512_mullo_epi32(ra, u0)), _mm512_mullo_epi32(za, v0));
-    const __m512i c1 = _mm512_sub_epi32(_mm512_sub_epi32(acc1[i], _mm512_mullo_epi32(ra, u1)), _mm512_mullo_epi32(za, v1));
-    if constexpr (FloatOut) {
-      const __m512 sa = _mm512_set1_ps(e.sa[m]);
-      const __m512 s0 = _mm512_mul_ps(sa, _mm512_loadu_ps(e.sw + n0)), s1 = _mm512_mul_ps(sa, _mm512_loadu_ps(e.sw + n0 + 16));
-      const __m512 y0 = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(__mmask16(0xFFFF), c0), s0, _mm512_loadu_ps(e.bias + n0));
-      const __m512 y1 = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(__mmask16(0xFFFF), c1), s1, _mm512_loadu_ps(e.bias + n0 + 16));
-      _mm512_mask_storeu_ps(e.y + m * e.ldc + n0, k0, y0);
-      if (k1) _mm512_mask_storeu_ps(e.y + m * e.ldc + n0 + 16, k1, y1);
-    } else {
-      _mm512_mask_storeu_epi32(e.c + m * e.ldc + n0, k0, c0);
-      if (k1) _mm512_mask_storeu_epi32(e.c + m * e.ldc + n0 + 16, k1, c1);
-    }
-  }
-}
-
-template <bool FloatOut>
-inline void int8_tile_dispatch(int mr, const std::int8_t* a, Eigen::Index lda, const std::int32_t* atail,
-                               Eigen::Index kq_full, bool has_tail, const std::uint8_t* panel, Eigen::Index m0,
-                               Eigen::Index n0, Eigen::Index ncols, const int8_epilogue& e) {
-#define LOWBIT_INT8_TILE_CASE(R) \
-  case R: int8_tile_vnni<R, FloatOut>(a, lda, atail, kq_full, has_tail, panel, m0, n0, ncols, e); break;
-  switch (mr) {
-    LOWBIT_INT8_TILE_CASE(1) LOWBIT_INT8_TILE_CASE(2) LOWBIT_INT8_TILE_CASE(3) LOWBIT_INT8_TILE_CASE(4)
-    LOWBIT_INT8_TILE_CASE(5) LOWBIT_INT8_TILE_CASE(6) LOWBIT_INT8_TILE_CASE(7) LOWBIT_INT8_TILE_CASE(8)
-    LOWBIT_INT8_TILE_CASE(9) LOWBIT_INT8_TILE_CASE(10) LOWBIT_INT8_TILE_CASE(11) LOWBIT_INT8_TILE_CASE(12)
-    default: break;
-  }
-#undef LOWBIT_INT8_TILE_CASE
+  const __mmask16 k1 = ncols >= 32 ? __mmask16(0xFFFF)
+                                   : (ncols <= 16 ? __mmask16(0) : __mmask16((1u << (ncols - 16)) - 1u));
+  for (int i = 0; i < mr; ++i)
+    int8_tile_store<FloatOut>(_mm512_load_si512(acc + 32 * i), _mm512_load_si512(acc + 32 * i + 16), m0 + i, n0, k0,
+                              k1, u0, u1, v0, v1, e);
 }
 #endif  // LOWBIT_KERNEL_INT8_VNNI
 
@@ -246,20 +258,13 @@ inline void gemm_int8_run(const std::int8_t* a, Eigen::Index M, Eigen::Index lda
                           const float* bias_in, std::int32_t* c, float* y, Eigen::Index ldc, const gemm_options& opt) {
   const Eigen::Index K = w.cols(), N = w.rows();
   const Eigen::Index np = w.panels(), Np = np * int8_weights::panel_cols;
-  std::vector<std::int32_t> ra(static_cast<std::size_t>(M)), za(std::size_t(M), 0), tail(std::size_t(M), 0);
-  const Eigen::Index kq_full = K / 4;
-  const bool has_tail = K % 4 != 0;
+  std::vector<std::int32_t> ra(static_cast<std::size_t>(M)), za(std::size_t(M), 0);
   for (Eigen::Index m = 0; m < M; ++m) {
     const std::int8_t* r = a + m * lda;
     std::int32_t s = 0;
     for (Eigen::Index k = 0; k < K; ++k) s += r[k];
     ra[std::size_t(m)] = s;
     if (za_in) za[std::size_t(m)] = za_in[m];
-    if (has_tail) {
-      std::uint8_t t[4] = {0, 0, 0, 0};
-      for (Eigen::Index k = 4 * kq_full; k < K; ++k) t[k - 4 * kq_full] = std::uint8_t(r[k]);
-      std::memcpy(&tail[std::size_t(m)], t, 4);
-    }
   }
   std::vector<std::int32_t> u(std::size_t(Np), 128), v(std::size_t(Np), 0);
   std::vector<float> sw(std::size_t(Np), 0.0f), bias(std::size_t(Np), 0.0f);
@@ -292,15 +297,28 @@ inline void gemm_int8_run(const std::int8_t* a, Eigen::Index M, Eigen::Index lda
 
 #if defined(LOWBIT_KERNEL_INT8_VNNI)
   if (opt.path == kernel_path::best) {
-    constexpr int MR = 12;
+    // Pack A once per call: row tiles of int8_mr rows, [kq][int8_mr] words of 4 K bytes,
+    // zero-padded in K and in rows (zeros add nothing to Σ a·(w+128)).
+    constexpr int MR = int8_mr;
+    const Eigen::Index kq = w.k_groups(), mt = (M + MR - 1) / MR;
+    std::vector<std::int32_t> apack(std::size_t(mt * kq * MR), 0);
+    for (Eigen::Index m = 0; m < M; ++m) {
+      const std::int8_t* r = a + m * lda;
+      std::int32_t* dst = apack.data() + (m / MR) * kq * MR + m % MR;
+      for (Eigen::Index q = 0; q < kq; ++q) {
+        std::uint8_t t[4] = {0, 0, 0, 0};
+        for (Eigen::Index j = 0; j < 4 && 4 * q + j < K; ++j) t[j] = std::uint8_t(r[4 * q + j]);
+        std::memcpy(dst + q * MR, t, 4);
+      }
+    }
     LOWBIT_OMP_PARALLEL_FOR(nt)
     for (Eigen::Index b = 0; b < nblocks; ++b) {
       const Eigen::Index p0 = b * pb, p1 = std::min(np, p0 + pb);
-      for (Eigen::Index m0 = 0; m0 < M; m0 += MR) {
-        const int mr = int(std::min<Eigen::Index>(MR, M - m0));
+      for (Eigen::Index t = 0; t < mt; ++t) {
+        const int mr = int(std::min<Eigen::Index>(MR, M - t * MR));
         for (Eigen::Index p = p0; p < p1; ++p) {
           const Eigen::Index n0 = p * int8_weights::panel_cols;
-          int8_tile_dispatch<FloatOut>(mr, a, lda, tail.data(), kq_full, has_tail, w.panel(p), m0, n0,
+          int8_tile<FloatOut>(mr, apack.data() + t * kq * MR, kq, w.panel(p), t * MR, n0,
                                        std::min<Eigen::Index>(int8_weights::panel_cols, N - n0), e);
         }
       }
