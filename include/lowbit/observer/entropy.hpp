@@ -90,7 +90,7 @@ inline float histogram_amax_entropy(const std::vector<std::int64_t>& counts, con
   const Eigen::Index nb = Eigen::Index(1) << (num_bits - 1 + (is_unsigned ? 1 : 0));
   std::vector<double> suffix(std::size_t(n) + 1, 0.0);  // suffix[i] = Σ h[i..n)
   for (Eigen::Index k = n - 1; k >= 0; --k) suffix[std::size_t(k)] = suffix[std::size_t(k) + 1] + h[std::size_t(k)];
-  std::vector<double> level_sum(std::size_t(nb)), level_cnt(std::size_t(nb));
+  std::vector<double> level_sum(static_cast<std::size_t>(nb)), level_cnt(static_cast<std::size_t>(nb));
   double best = std::numeric_limits<double>::infinity();
   bool best_nan = false;
   Eigen::Index best_i = -1;
