@@ -10,7 +10,10 @@
 //                                       (= ml_dtypes' cast; 3 -> 4, 0.75 -> 1)
 //     round_stochastic               -> 2^k+1 with probability |x|/2^k - 1 (unbiased)
 //   |x| < 2^-127 (and 0) -> 0x00. NaN -> 0xFF. Above 2^127 after rounding, or inf:
-//   0xFE (saturate) or 0xFF (propagate).
+//   0xFE (saturate) or 0xFF (propagate) — whatever the rounding direction, as ml_dtypes'
+//   casts (CUDA's double path toward zero without saturation gives 0xFE for |x| >= 2^128).
+//   Differences from ml_dtypes' nearest cast: it maps 0 and negative inputs to NaN, and rounds
+//   (2^-127, 1.5·2^-127) up to 2^-126; lowbit follows CUDA (|x|, 0 -> 0x00) and the nearest.
 // float8_ue4m3 (NVFP4 block scale)  eeee.mmm  = e4m3fn without the sign bit
 //   max 448 (0x7E), NaN 0x7F, min subnormal 2^-9; negative input -> 0 (saturate) / NaN.
 #pragma once
