@@ -148,67 +148,68 @@ class kivi_cache {
 
   // softmax(α·q·K̂ᵀ)·V̂ over every cached token for each row of q (n × Hq·d); n × Hq·d.
   // Quantized keys contribute α·(Σ_c q_c·s_c·code_c + Σ_c q_c·lo_c) per group, quantized values
-  // Σ_j p_j·(s_j·code_j + lo_j): the codes are never expanded into a float cache.
+  // Σ_j p_j·(s_j·code_j + lo_j). Codes are expanded one key group / one 64-token value chunk
+  // at a time, once for all heads — never into a whole float cache.
   template <class DQ>
   matrix attend(const Eigen::MatrixBase<DQ>& q, int q_heads) const {
     check_query(q, q_heads, "kivi_cache::attend");
     LOWBIT_CHECK(size() > 0, "kivi_cache::attend: the cache is empty");
+    using vec = Eigen::Matrix<float, Eigen::Dynamic, 1>;
+    using cmap = Eigen::Map<const matrix>;
     const int d = o_.head_dim, C = o_.channels(), G = o_.group_size, group = q_heads / o_.kv_heads;
+    const int vg = o_.vgroup(), vgroups = C / vg;
     const float alpha = o_.softmax_scale > 0.0f ? o_.softmax_scale : 1.0f / std::sqrt(float(d));
     const Eigen::Index n = size(), nkq = quantized_keys(), nvq = quantized_values();
+    const Eigen::Index nkr = n - nkq, nvr = n - nvq;
+    constexpr Eigen::Index chunk = 64;  // value tokens dequantized at a time
     matrix out(q.rows(), q.cols());
-    std::vector<float> score(static_cast<std::size_t>(n)), qs(static_cast<std::size_t>(d)), acc(static_cast<std::size_t>(d));
-    std::vector<std::uint8_t> codes(std::size_t(G) * std::size_t(C));
+    matrix S(q_heads, n);                               // scores, then probabilities, per head
+    matrix buf(std::max<Eigen::Index>(G, chunk), C);    // one dequantized key group / value chunk
+    std::vector<std::uint8_t> codes(std::size_t(std::max<Eigen::Index>(G, chunk)) * std::size_t(C));
+    vec qs(d), qh(d);
+    const cmap kres(kres_.data(), nkr, C), vres(vres_.data(), nvr, C);
     for (Eigen::Index r = 0; r < q.rows(); ++r) {
+      // Scores of quantized key groups: α·q·(s∘code + lo) = (α·q∘s)·code + α·q·lo.
+      for (std::size_t blk = 0; blk < kgroups_; ++blk) {
+        unpack(kcodes_.data() + blk * kgroup_bytes(), std::size_t(G) * std::size_t(C), codes.data());
+        for (Eigen::Index j = 0; j < G; ++j)
+          for (Eigen::Index c = 0; c < C; ++c) buf(j, c) = float(codes[std::size_t(j * C + c)]);
+        const cmap s(kscale_.data() + blk * std::size_t(C), 1, C), m(kmin_.data() + blk * std::size_t(C), 1, C);
+        for (int h = 0; h < q_heads; ++h) {
+          const Eigen::Index c0 = Eigen::Index{h / group} * d;
+          qh = alpha * q.row(r).segment(Eigen::Index{h} * d, d).transpose().template cast<float>();
+          qs = qh.cwiseProduct(s.row(0).segment(c0, d).transpose());
+          const float base = m.row(0).segment(c0, d).dot(qh.transpose());
+          S.row(h).segment(Eigen::Index(blk) * G, G).noalias() = (buf.topRows(G).middleCols(c0, d) * qs).transpose();
+          S.row(h).segment(Eigen::Index(blk) * G, G).array() += base;
+        }
+      }
+      // Residual keys, softmax.
       for (int h = 0; h < q_heads; ++h) {
-        const int g = h / group, c0 = g * d;
-        // Scores: quantized key groups, then the residual keys.
-        for (std::size_t blk = 0; blk < kgroups_; ++blk) {
-          unpack(kcodes_.data() + blk * kgroup_bytes(), std::size_t(G) * std::size_t(C), codes.data());
-          const float* s = kscale_.data() + blk * std::size_t(C) + std::size_t(c0);
-          const float* m = kmin_.data() + blk * std::size_t(C) + std::size_t(c0);
-          float base = 0.0f;
-          for (int c = 0; c < d; ++c) {
-            const float qc = alpha * static_cast<float>(q(r, Eigen::Index{h} * d + c));
-            qs[std::size_t(c)] = qc * s[c];
-            base += qc * m[c];
-          }
-          for (int j = 0; j < G; ++j) {
-            const std::uint8_t* cj = codes.data() + std::size_t(j) * std::size_t(C) + std::size_t(c0);
-            float a = base;
-            for (int c = 0; c < d; ++c) a += qs[std::size_t(c)] * float(cj[c]);
-            score[blk * std::size_t(G) + std::size_t(j)] = a;
-          }
-        }
-        for (Eigen::Index j = nkq; j < n; ++j) {
-          const float* kj = kres_.data() + std::size_t(j - nkq) * std::size_t(C) + std::size_t(c0);
-          float a = 0.0f;
-          for (int c = 0; c < d; ++c) a += alpha * static_cast<float>(q(r, Eigen::Index{h} * d + c)) * kj[c];
-          score[std::size_t(j)] = a;
-        }
-        // Softmax.
-        float mx = -std::numeric_limits<float>::infinity();
-        for (Eigen::Index j = 0; j < n; ++j) mx = std::max(mx, score[std::size_t(j)]);
-        float ell = 0.0f;
-        for (Eigen::Index j = 0; j < n; ++j) ell += (score[std::size_t(j)] = std::exp(score[std::size_t(j)] - mx));
-        // P·V: quantized values, then the residual values.
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        const int vg = o_.vgroup(), vgroups_per_token = C / vg;
-        for (Eigen::Index j = 0; j < nvq; ++j) {
-          const float p = score[std::size_t(j)];
-          unpack(vcodes_.data() + std::size_t(j) * vtoken_bytes(), std::size_t(C), codes.data());
-          const std::size_t sb = std::size_t(j) * std::size_t(vgroups_per_token) + std::size_t(c0 / vg);
-          for (int c = 0; c < d; ++c) {
+        const Eigen::Index c0 = Eigen::Index{h / group} * d;
+        qh = alpha * q.row(r).segment(Eigen::Index{h} * d, d).transpose().template cast<float>();
+        if (nkr > 0) S.row(h).tail(nkr).noalias() = (kres.middleCols(c0, d) * qh).transpose();
+        const float mx = S.row(h).maxCoeff();
+        S.row(h) = (S.row(h).array() - mx).exp();
+      }
+      // P·V: quantized values chunk by chunk (dequantized once for every head), then the residual.
+      matrix acc = matrix::Zero(q_heads, d);
+      for (Eigen::Index j0 = 0; j0 < nvq; j0 += chunk) {
+        const Eigen::Index nc = std::min(chunk, nvq - j0);
+        for (Eigen::Index j = 0; j < nc; ++j) {
+          unpack(vcodes_.data() + std::size_t(j0 + j) * vtoken_bytes(), std::size_t(C), codes.data());
+          const std::size_t sb = std::size_t(j0 + j) * std::size_t(vgroups);
+          for (Eigen::Index c = 0; c < C; ++c) {
             const std::size_t gi = sb + std::size_t(c / vg);
-            acc[std::size_t(c)] += p * (vscale_[gi] * float(codes[std::size_t(c0 + c)]) + vmin_[gi]);
+            buf(j, c) = vscale_[gi] * float(codes[std::size_t(c)]) + vmin_[gi];
           }
         }
-        for (Eigen::Index j = nvq; j < n; ++j) {
-          const float p = score[std::size_t(j)];
-          const float* vj = vres_.data() + std::size_t(j - nvq) * std::size_t(C) + std::size_t(c0);
-          for (int c = 0; c < d; ++c) acc[std::size_t(c)] += p * vj[c];
-        }
-        for (int c = 0; c < d; ++c) out(r, Eigen::Index{h} * d + c) = acc[std::size_t(c)] / ell;
+        for (int h = 0; h < q_heads; ++h)
+          acc.row(h).noalias() += S.row(h).segment(j0, nc) * buf.topRows(nc).middleCols(Eigen::Index{h / group} * d, d);
+      }
+      for (int h = 0; h < q_heads; ++h) {
+        if (nvr > 0) acc.row(h).noalias() += S.row(h).tail(nvr) * vres.middleCols(Eigen::Index{h / group} * d, d);
+        out.row(r).segment(Eigen::Index{h} * d, d) = acc.row(h) / S.row(h).sum();
       }
     }
     return out;
