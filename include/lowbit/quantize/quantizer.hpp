@@ -309,7 +309,12 @@ class quantizer {
     if constexpr (is_integer) {
       const zero_kind zk = zeros();
       const float v = zk == zero_kind::offset ? (x - b.zero) / b.eff : x / b.eff;
-      double r = Rounding::apply(clamp_wide(v), bits);
+      double r;
+      if constexpr (std::is_same_v<Rounding, round_nearest_even>) {
+        r = std::nearbyint(clamp_wide(v));  // = Rounding::apply under the default FP mode, branch-free
+      } else {
+        r = Rounding::apply(clamp_wide(v), bits);
+      }
       if (zk == zero_kind::integer) r += b.zero;
       if (zk == zero_kind::offset) r += Format::min_value;  // codes from qmin (0 for unsigned)
       r = r < Format::min_value ? Format::min_value : (r > Format::max_value ? Format::max_value : r);
@@ -536,7 +541,7 @@ class quantizer {
     double e = 0.0;
     for (std::size_t k = 0; k < x.size(); ++k) {
       const double d = std::fabs(double(x[k]) - double(decode_value(encode_value(x[k], b, 0), b)));
-      const double t = p == 2.0 ? d * d : std::pow(d, p);
+      const double t = p == 2.0 ? d * d : (d == 0.0 ? 0.0 : std::pow(d, p));
       e += w.empty() ? t : double(w[k]) * t;
     }
     return e;
