@@ -1,0 +1,526 @@
+// lowbit/algo/gptq.hpp — GPTQ (Frantar et al., ICLR 2023), generic over every format.
+//
+//   quantizer<uint4> q({per_group(128), mapping::asymmetric, convention::gptq, minmax_observer()});
+//   gptq_result<uint4> r = gptq(W, H, q);          // W: N × K (out × in), H: K × K
+//   r.weight   codes N × K in the ORIGINAL column order + qparams (grid rows × groups)
+//   r.g_idx    group (scale column) of each original column;  r.perm  processing order
+//   r.Q        dequantized weights (N × K, original order);    r.loss  tr((W−Q)H(W−Q)ᵀ)
+//
+// Steps (IST-DASLab/gptq fasterquant, research/algorithms.md §1.2):
+//  1. no groups (granularity without a K block): parameters fitted on the original W
+//  2. dead columns diag(H) = 0: H_dd = 1, W[:, d] = 0 (they quantize to an exact 0 column)
+//  3. static_groups: every group's parameters fitted up front on the dead-zeroed W
+//  4. act_order: columns processed by descending diag(H) (stable sort), perm returned
+//  5. damping λ = percdamp · mean(diag H) added to the diagonal
+//  6. U upper with H⁻¹ = UᵀU (float64 by default; see detail::inverse_cholesky_upper)
+//  7. per column k (blocks of block_size, lazy update of the columns after the block as one
+//     GEMM):  q = Q(w_k),  e = (w_k − q)/U_kk,  w_j −= e·U_kj for j > k
+//     dynamic groups are fitted when k % G == 0 on the columns [k, k+G):
+//       gptq_mode::reference  reads the global W, which lacks the updates made inside the
+//                             current block (the reference's quirk when G < block_size, §1.4)
+//                             and, for convention::gptq symmetric, keeps the reference's
+//                             range [0, max] for a row with no negative value (§9 #15)
+//       gptq_mode::corrected  reads the fully updated columns (the result then does not depend
+//                             on block_size) and uses the quantizer's mirrored range
+//  8. act_order: everything is returned in the original column order
+// The quantizer's granularity gives the groups: G = block_cols (0: no groups), block_rows
+// rows share a scale (1 = per output channel, 0 = all rows). Parameters are fitted with the
+// quantizer itself (observer, mapping, convention, scale format), the NVFP4 tensor scale is
+// computed once from the whole W and held fixed. Elements use q.encode_value/decode_value.
+//
+// loss = tr((W−Q)H(W−Q)ᵀ) for the H passed in, from the identity W' − Q = E·U (E the scaled
+// errors): tr((W'−Q)(H+λI)(W'−Q)ᵀ) = ‖E‖², so loss = ‖E‖² − λ‖W'−Q‖² (no extra K² work).
+// layer_loss() computes the same trace directly (float64).
+//
+// Failure path (info in the result, never NaN): if the Cholesky fails, percdamp grows by
+// damp_increment while it is below max_percdamp (GPTQModel's recovery); status = fallback.
+// If it never succeeds, or mean(diag H) ≤ 0, or the loop produced a non-finite value, the
+// result is round-to-nearest q.quantize(W) with status = numerical_issue.
+// Bad input (lowbit::error): empty W, H not K × K, NaN/Inf in W or H, group size > K,
+// a granularity that cannot tile W (tail::exact), bad option values.
+//
+// Memory: W working copy and Q (N·K floats each), codes (N·K), U (K² floats), the float64
+// factor (K² doubles, freed before the loop), one N × block_size error block.
+#pragma once
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "../error.hpp"
+#include "../observer/observer.hpp"
+#include "../quantize/quantizer.hpp"
+#include "hessian.hpp"
+
+namespace lowbit {
+
+enum class gptq_mode { reference, corrected };
+
+struct gptq_options {
+  Eigen::Index block_size = 128;  // lazy-update block (B)
+  double percdamp = 0.01;         // λ = percdamp · mean(diag H)
+  bool act_order = false;         // descending diag(H)
+  bool static_groups = false;     // group parameters fixed before the loop (g_idx = j / G)
+  gptq_mode mode = gptq_mode::reference;
+  // quant.py mse=True: per block, shrink the range by p = 1 − i/clip_grid,
+  // i < clip_max_shrink·clip_grid, keep the p with the least Σ|x − x̂|^clip_norm.
+  bool clip_search = false;
+  double clip_norm = 2.4;
+  int clip_grid = 100;
+  double clip_max_shrink = 0.8;
+  // Failure path: percdamp += damp_increment while percdamp < max_percdamp, then RTN.
+  double damp_increment = 0.01;
+  double max_percdamp = 1.0;
+  bool factor_in_double = true;   // Cholesky and triangular inverse in float64 (else float32)
+};
+
+template <class Format>
+struct gptq_result {
+  using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  quantized<Format> weight;           // codes N × K (original order); params grid rows × groups
+  std::vector<Eigen::Index> g_idx;    // K: params column of original column j
+  std::vector<Eigen::Index> perm;     // K: perm[k] = original column processed k-th
+  matrix Q;                           // dequantized, N × K, original column order
+  double loss = 0.0;                  // tr((W − Q) H (W − Q)ᵀ), H as given
+  double percdamp = 0.0;              // relative damping actually used
+  double damp = 0.0;                  // absolute λ added to the diagonal
+  Eigen::Index dead_columns = 0;
+  info status = info::success;
+};
+
+// tr((W − Q) H (W − Q)ᵀ) in float64. W, Q: N × K; H: K × K.
+template <class DW, class DQ, class DH>
+double layer_loss(const Eigen::MatrixBase<DW>& W, const Eigen::MatrixBase<DQ>& Q, const Eigen::MatrixBase<DH>& H) {
+  LOWBIT_CHECK(W.rows() == Q.rows() && W.cols() == Q.cols(), "layer_loss: W is ", W.rows(), " x ", W.cols(),
+               ", Q is ", Q.rows(), " x ", Q.cols());
+  LOWBIT_CHECK(H.rows() == W.cols() && H.cols() == W.cols(), "layer_loss: H is ", H.rows(), " x ", H.cols(),
+               ", expected ", W.cols(), " x ", W.cols());
+  const Eigen::MatrixXd D = W.template cast<double>() - Q.template cast<double>();
+  const Eigen::MatrixXd Hd = H.template cast<double>();
+  const Eigen::MatrixXd DtH = D * Hd;
+  return DtH.cwiseProduct(D).sum();
+}
+
+// Dequantize GPTQ codes whose scale column is chosen per original column by g_idx (act-order
+// with dynamic groups stores groups of permuted columns: g_idx is then not j / G).
+template <class F, class SF, class R>
+Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> gptq_dequantize(
+    const quantizer<F, SF, R>& q, const quantized<F>& w, const std::vector<Eigen::Index>& g_idx) {
+  const qparams& p = w.params;
+  LOWBIT_CHECK(Eigen::Index(g_idx.size()) == w.cols(), "gptq_dequantize: g_idx has ", g_idx.size(),
+               " entries, the weight has ", w.cols(), " columns");
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> y(w.rows(), w.cols());
+  for (Eigen::Index j = 0; j < w.cols(); ++j)
+    LOWBIT_CHECK(g_idx[std::size_t(j)] >= 0 && g_idx[std::size_t(j)] < p.scale.cols(), "gptq_dequantize: g_idx[", j,
+                 "] = ", g_idx[std::size_t(j)], " outside [0, ", p.scale.cols(), ")");
+  for (Eigen::Index i = 0; i < w.rows(); ++i)
+    for (Eigen::Index j = 0; j < w.cols(); ++j) {
+      block_params b;
+      const Eigen::Index gi = p.block_row(i), gj = g_idx[std::size_t(j)];
+      b.scale = p.scale(gi, gj);
+      b.tensor = p.tensor_scale;
+      b.eff = b.scale * p.tensor_scale;
+      if (p.zeros != zero_kind::none) b.zero = p.zero(gi, gj);
+      y(i, j) = q.decode_value(w.codes(i, j), b);
+    }
+  return y;
+}
+
+namespace detail {
+
+// In-place inverse of a lower-triangular matrix (upper part must be zero), recursively:
+// [[A, 0], [B, C]]⁻¹ = [[A⁻¹, 0], [−C⁻¹·B·A⁻¹, C⁻¹]]  (≈ n³/3 flops, all in triangular GEMMs).
+template <class S>
+void invert_lower_inplace(Eigen::Ref<Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>> L) {
+  using M = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
+  const Eigen::Index n = L.rows();
+  if (n <= 64) {
+    M X = M::Identity(n, n);
+    L.template triangularView<Eigen::Lower>().solveInPlace(X);
+    L = X.template triangularView<Eigen::Lower>();
+    return;
+  }
+  const Eigen::Index n1 = n / 2, n2 = n - n1;
+  invert_lower_inplace<S>(L.topLeftCorner(n1, n1));
+  invert_lower_inplace<S>(L.bottomRightCorner(n2, n2));
+  const M T = L.bottomLeftCorner(n2, n1) * L.topLeftCorner(n1, n1).template triangularView<Eigen::Lower>();
+  L.bottomLeftCorner(n2, n1).noalias() = -(L.bottomRightCorner(n2, n2).template triangularView<Eigen::Lower>() * T);
+}
+
+// U upper with positive diagonal and H⁻¹ = UᵀU (= torch cholesky(cholesky_inverse(cholesky(H)),
+// upper=True)), from ONE Cholesky: with J the reversal permutation, J·H·J = L·Lᵀ gives
+// H = R·Rᵀ with R = J·L·J upper, so H⁻¹ = R⁻ᵀR⁻¹ and U = R⁻¹ = J·L⁻¹·J.
+// Returns false when H is not numerically positive definite.
+template <class S, class RowMajorF>
+bool inverse_cholesky_upper(const Eigen::MatrixXf& H, RowMajorF& U) {
+  using M = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
+  const Eigen::Index K = H.rows();
+  M A(K, K);
+  for (Eigen::Index j = 0; j < K; ++j)
+    for (Eigen::Index i = j; i < K; ++i) A(i, j) = S(H(K - 1 - i, K - 1 - j));
+  Eigen::LLT<Eigen::Ref<M>, Eigen::Lower> llt(A);
+  if (llt.info() != Eigen::Success) return false;
+  A.template triangularView<Eigen::StrictlyUpper>().setZero();
+  for (Eigen::Index i = 0; i < K; ++i)
+    if (!(A(i, i) > S(0)) || !std::isfinite(double(A(i, i)))) return false;
+  invert_lower_inplace<S>(A);
+  U.setZero(K, K);
+  for (Eigen::Index i = 0; i < K; ++i)
+    for (Eigen::Index j = i; j < K; ++j) {
+      const S v = A(K - 1 - i, K - 1 - j);
+      if (!std::isfinite(double(v))) return false;
+      U(i, j) = float(v);
+    }
+  return true;
+}
+
+}  // namespace detail
+
+template <class F, class SF, class R, class DW, class DH>
+gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<DH>& H_in, const quantizer<F, SF, R>& q,
+                    const gptq_options& opt = {}) {
+  using colmat = Eigen::MatrixXf;
+  using rowmat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Index = Eigen::Index;
+  const Index N = W_in.rows(), K = W_in.cols();
+  const granularity gran = q.options().gran;
+
+  // ---- validation ------------------------------------------------------------------------
+  LOWBIT_CHECK(N > 0 && K > 0, "gptq: empty weight (", N, " x ", K, ")");
+  LOWBIT_CHECK(H_in.rows() == K && H_in.cols() == K, "gptq: H is ", H_in.rows(), " x ", H_in.cols(),
+               ", the weight has K = ", K, " columns: expected ", K, " x ", K);
+  gran.check(N, K, "gptq");
+  LOWBIT_CHECK(gran.block_cols <= K, "gptq: group size ", gran.block_cols, " is larger than K = ", K);
+  LOWBIT_CHECK(opt.block_size > 0, "gptq: block_size must be > 0, got ", opt.block_size);
+  LOWBIT_CHECK(std::isfinite(opt.percdamp) && opt.percdamp >= 0, "gptq: percdamp must be finite and >= 0, got ",
+               opt.percdamp);
+  LOWBIT_CHECK(std::isfinite(opt.damp_increment) && opt.damp_increment >= 0,
+               "gptq: damp_increment must be finite and >= 0");
+  LOWBIT_CHECK(!opt.clip_search || (opt.clip_grid > 0 && opt.clip_max_shrink > 0 && opt.clip_max_shrink <= 1 &&
+                                    opt.clip_norm > 0),
+               "gptq: clip search needs clip_grid > 0, 0 < clip_max_shrink <= 1, clip_norm > 0");
+  const colmat W0 = W_in.template cast<float>();
+  const colmat H0 = H_in.template cast<float>();
+  for (Index j = 0; j < K; ++j)
+    for (Index i = 0; i < N; ++i)
+      LOWBIT_CHECK(std::isfinite(W0(i, j)), "gptq: non-finite weight ", W0(i, j), " at (", i, ", ", j, ")");
+  for (Index j = 0; j < K; ++j)
+    for (Index i = 0; i < K; ++i)
+      LOWBIT_CHECK(std::isfinite(H0(i, j)), "gptq: non-finite Hessian entry ", H0(i, j), " at (", i, ", ", j, ")");
+
+  const bool grouped = gran.block_cols > 0;
+  const Index G = grouped ? gran.block_cols : K;
+  const Index ngroups = (K + G - 1) / G;
+  const Index br = gran.block_rows;                       // 0 = all rows share
+  const Index grid_rows = gran.grid_rows(N);
+  const Index rows_per_block = gran.rows_per_block(N);
+  const Index panel = br == 0 ? N : br * std::max<Index>(1, 64 / br);
+
+  // Tensor scale (NVFP4): once, from the whole original W.
+  float t = 1.0f;
+  if (q.uses_tensor_scale()) {
+    const Eigen::MatrixXf zero_grid = Eigen::MatrixXf::Zero(grid_rows, gran.grid_cols(K));
+    t = q.from_ranges(N, K, zero_grid, zero_grid, W0.cwiseAbs().maxCoeff()).tensor_scale;
+  }
+  quant_options so = q.options();
+  so.gran = granularity{br, grouped ? G : 0, gran.tail_rule};
+  if (q.uses_tensor_scale()) so.fixed_tensor_scale = t;
+  const quantizer<F, SF, R> qs(so);
+
+  gptq_result<F> res;
+  auto rtn = [&](info status) {
+    res.weight = q.quantize(W0);
+    res.Q = q.dequantize(res.weight);
+    res.g_idx.resize(std::size_t(K));
+    res.perm.resize(std::size_t(K));
+    for (Index j = 0; j < K; ++j) {
+      res.g_idx[std::size_t(j)] = res.weight.params.block_col(j);
+      res.perm[std::size_t(j)] = j;
+    }
+    res.loss = layer_loss(W0, res.Q, H0);
+    res.status = status;
+    return res;
+  };
+
+  // ---- parameters of one column slice ------------------------------------------------------
+  qparams P;  // result parameters, grid rows × groups
+  P.gran = gran;
+  P.rows = N;
+  P.cols = K;
+  P.zeros = q.zeros();
+  P.tensor_scale = q.uses_tensor_scale() ? t : 1.0f;
+  P.scale.setOnes(grid_rows, ngroups);
+  if (P.zeros != zero_kind::none) P.zero.setZero(grid_rows, ngroups);
+
+  constexpr bool is_int = quantizer<F, SF, R>::is_integer;
+  const bool sym = q.options().map == mapping::symmetric;
+  const bool quirk15 = is_int && sym && q.options().conv == convention::gptq && opt.mode == gptq_mode::reference;
+  const bool custom = opt.clip_search || quirk15;
+  std::vector<float> buf;
+
+  // Block parameters for the observed range [lo, hi] shrunk by p; mn = min of the block values.
+  auto candidate = [&](value_range r, float p, float mn) -> block_params {
+    const float lo = r.lo * p, hi = r.hi * p;
+    if constexpr (is_int) {
+      if (quirk15 && mn >= 0.0f && hi > 0.0f) {  // reference: xmin = 0 is not mirrored
+        block_params b;
+        b.scale = detail::store_scale<SF>(hi / float(F::max_int));
+        b.tensor = t;
+        b.eff = b.scale * t;
+        b.zero = float((F::max_int + 1) / 2);
+        return b;
+      }
+    }
+    return q.block_from_range({lo, hi}, t);
+  };
+  auto custom_block = [&](const std::vector<float>& v) -> block_params {
+    const Index n = Index(v.size());
+    float mn = v.empty() ? 0.0f : v[0];
+    for (float x : v) mn = std::fmin(mn, x);
+    auto err = [&](const value_range& r, double norm) {
+      const block_params b = q.block_from_range(r, t);
+      double e = 0;
+      for (float x : v) e += std::pow(std::fabs(double(x) - double(q.decode_value(q.encode_value(x, b), b))), norm);
+      return e;
+    };
+    const value_range r0 = observe(q.options().obs, v.data(), nullptr, n, sym, err);
+    if (!opt.clip_search) return candidate(r0, 1.0f, mn);
+    block_params best = candidate(r0, 1.0f, mn);
+    double best_err = INFINITY;
+    const int steps = int(opt.clip_max_shrink * opt.clip_grid);
+    for (int i = 0; i < steps; ++i) {
+      const float p = float(1.0 - double(i) / opt.clip_grid);
+      const block_params b = candidate(r0, p, mn);
+      double e = 0;
+      for (float x : v) {
+        const double d = std::fabs(double(q.decode_value(q.encode_value(x, b), b)) - double(x));
+        e += opt.clip_norm == 2.0 ? d * d : std::pow(d, opt.clip_norm);
+      }
+      if (e < best_err) {
+        best_err = e;
+        best = b;
+      }
+    }
+    return best;
+  };
+  // Fit group g on rows [r0, r0 + X.rows()) of slice X; false if X holds a non-finite value.
+  auto fit_slice = [&](const auto& X, Index r0, Index g) -> bool {
+    if (!X.allFinite()) return false;
+    const Index rows = X.rows();
+    if (!custom) {
+      const qparams p = qs.fit(X);
+      for (Index bi = 0; bi < p.scale.rows(); ++bi) {
+        const Index gi = r0 / rows_per_block + bi;
+        P.scale(gi, g) = p.scale(bi, 0);
+        if (P.zeros != zero_kind::none) P.zero(gi, g) = p.zero(bi, 0);
+      }
+      return true;
+    }
+    const Index rb = br == 0 ? rows : br;
+    for (Index b0 = 0; b0 < rows; b0 += rb) {
+      const Index b1 = std::min(rows, b0 + rb);
+      buf.clear();
+      for (Index i = b0; i < b1; ++i)
+        for (Index j = 0; j < X.cols(); ++j) buf.push_back(X(i, j));
+      const block_params b = custom_block(buf);
+      const Index gi = (r0 + b0) / rows_per_block;
+      P.scale(gi, g) = b.scale;
+      if (P.zeros != zero_kind::none) P.zero(gi, g) = b.zero;
+    }
+    return true;
+  };
+  auto params_at = [&](Index gi, Index g) {
+    block_params b;
+    b.scale = P.scale(gi, g);
+    b.tensor = P.tensor_scale;
+    b.eff = b.scale * P.tensor_scale;
+    if (P.zeros != zero_kind::none) b.zero = P.zero(gi, g);
+    return b;
+  };
+
+  // ---- 1. no groups: fit on the original W --------------------------------------------------
+  if (!grouped) {
+    for (Index r0 = 0; r0 < N; r0 += panel) {
+      const Index pr = std::min(panel, N - r0);
+      fit_slice(W0.middleRows(r0, pr), r0, 0);
+    }
+  }
+
+  // ---- 2. dead columns ----------------------------------------------------------------------
+  colmat Hd = H0;
+  colmat Wd = W0;
+  Index dead = 0;
+  for (Index j = 0; j < K; ++j)
+    if (Hd(j, j) == 0.0f) {
+      Hd(j, j) = 1.0f;
+      Wd.col(j).setZero();
+      ++dead;
+    }
+  res.dead_columns = dead;
+
+  // ---- 3. static groups -----------------------------------------------------------------------
+  const bool static_groups = grouped && opt.static_groups;
+  if (static_groups) {
+    for (Index g = 0; g < ngroups; ++g)
+      for (Index r0 = 0; r0 < N; r0 += panel) {
+        const Index pr = std::min(panel, N - r0);
+        fit_slice(Wd.block(r0, g * G, pr, std::min(G, K - g * G)), r0, g);
+      }
+  }
+
+  // ---- 4. act order --------------------------------------------------------------------------
+  std::vector<Index> perm(static_cast<std::size_t>(K));
+  std::iota(perm.begin(), perm.end(), Index(0));
+  if (opt.act_order)
+    std::stable_sort(perm.begin(), perm.end(), [&](Index a, Index b) { return Hd(a, a) > Hd(b, b); });
+  colmat Wp(N, K);
+  colmat Hp(K, K);
+  for (Index k = 0; k < K; ++k) {
+    Wp.col(k) = Wd.col(perm[std::size_t(k)]);
+    for (Index l = 0; l < K; ++l) Hp(l, k) = Hd(perm[std::size_t(l)], perm[std::size_t(k)]);
+  }
+  colmat().swap(Hd);
+  colmat().swap(Wd);
+
+  // ---- 5./6. damping and the inverse Cholesky factor, with the recovery path ------------------
+  double mean_diag = 0;
+  for (Index k = 0; k < K; ++k) mean_diag += double(Hp(k, k));
+  mean_diag /= double(K);
+  if (!(mean_diag > 0) || !std::isfinite(mean_diag)) return rtn(info::numerical_issue);
+  rowmat U;
+  double pd = opt.percdamp;
+  bool ok = false, escalated = false;
+  while (true) {
+    const float lambda = float(pd * mean_diag);
+    for (Index k = 0; k < K; ++k) Hp(k, k) += lambda;
+    ok = opt.factor_in_double ? detail::inverse_cholesky_upper<double>(Hp, U)
+                              : detail::inverse_cholesky_upper<float>(Hp, U);
+    for (Index k = 0; k < K; ++k) Hp(k, k) -= lambda;
+    if (ok) {
+      res.damp = double(lambda);
+      break;
+    }
+    if (!(opt.damp_increment > 0)) break;
+    pd += opt.damp_increment;
+    escalated = true;
+    if (!(pd < opt.max_percdamp)) break;
+  }
+  if (!ok) return rtn(info::numerical_issue);
+  res.percdamp = pd;
+  colmat().swap(Hp);
+
+  // ---- 7. the column loop ----------------------------------------------------------------------
+  using codes_t = typename quantized<F>::code_matrix;
+  codes_t codes(N, K);
+  rowmat Q(N, K);
+  const Index B = opt.block_size;
+  colmat W1, Err(N, std::min(B, K)), tmp;
+  Eigen::VectorXf e;
+  std::vector<block_params> bp(static_cast<std::size_t>(panel));
+  double sum_e2 = 0;
+  bool finite = true;
+
+  for (Index i1 = 0; i1 < K && finite; i1 += B) {
+    const Index i2 = std::min(K, i1 + B), bw = i2 - i1;
+    for (Index r0 = 0; r0 < N && finite; r0 += panel) {
+      const Index pr = std::min(panel, N - r0);
+      W1 = Wp.block(r0, i1, pr, bw);
+      Index cur_group = -1;
+      for (Index c = 0; c < bw; ++c) {
+        const Index k = i1 + c;
+        Index g;
+        if (!grouped) {
+          g = 0;
+        } else if (static_groups) {
+          g = perm[std::size_t(k)] / G;
+        } else {
+          g = k / G;
+          if (k % G == 0) {
+            const Index kend = std::min(K, k + G);
+            bool fitted;
+            if (opt.mode == gptq_mode::reference) {
+              fitted = fit_slice(Wp.block(r0, k, pr, kend - k), r0, g);
+            } else {
+              tmp.resize(pr, kend - k);
+              const Index in_block = std::min(kend, i2) - k;
+              tmp.leftCols(in_block) = W1.middleCols(c, in_block);
+              if (kend > i2) {
+                tmp.rightCols(kend - i2) = Wp.block(r0, i2, pr, kend - i2);
+                if (c > 0)
+                  tmp.rightCols(kend - i2).noalias() -=
+                      Err.block(r0, 0, pr, c) * U.block(i1, i2, c, kend - i2);
+              }
+              fitted = fit_slice(tmp, r0, g);
+            }
+            if (!fitted) {
+              finite = false;
+              break;
+            }
+            cur_group = -1;
+          }
+        }
+        if (g != cur_group) {
+          for (Index r = 0; r < pr; ++r) bp[std::size_t(r)] = params_at((r0 + r) / rows_per_block, g);
+          cur_group = g;
+        }
+        const float d = U(k, k);
+        const Index col = perm[std::size_t(k)];
+        e.resize(pr);
+        for (Index r = 0; r < pr; ++r) {
+          const float w = W1(r, c);
+          const block_params& b = bp[std::size_t(r)];
+          const auto code = q.encode_value(w, b, std::uint64_t(r0 + r) * std::uint64_t(K) + std::uint64_t(col));
+          const float qv = q.decode_value(code, b);
+          codes(r0 + r, col) = code;
+          Q(r0 + r, col) = qv;
+          const float er = (w - qv) / d;
+          e(r) = er;
+          sum_e2 += double(er) * double(er);
+        }
+        Err.block(r0, c, pr, 1) = e;
+        const Index rem = bw - c - 1;
+        if (rem > 0) W1.rightCols(rem).noalias() -= e * U.block(k, k + 1, 1, rem);
+      }
+    }
+    if (!finite) break;
+    if (i2 < K) Wp.rightCols(K - i2).noalias() -= Err.leftCols(bw) * U.block(i1, i2, bw, K - i2);
+  }
+  if (!finite || !std::isfinite(sum_e2) || !Q.allFinite()) return rtn(info::numerical_issue);
+
+  // ---- 8. results in the original order --------------------------------------------------------
+  double dq2 = 0;  // ‖W' − Q‖², W' = dead-zeroed W
+  for (Index i = 0; i < N; ++i)
+    for (Index j = 0; j < K; ++j) {
+      const double w = H0(j, j) == 0.0f ? 0.0 : double(W0(i, j));
+      const double d = w - double(Q(i, j));
+      dq2 += d * d;
+    }
+  res.loss = sum_e2 - res.damp * dq2;
+  res.weight.codes = std::move(codes);
+  res.weight.params = std::move(P);
+  res.Q = std::move(Q);
+  res.perm = perm;
+  res.g_idx.resize(std::size_t(K));
+  for (Index k = 0; k < K; ++k) {
+    const Index col = perm[std::size_t(k)];
+    res.g_idx[std::size_t(col)] = !grouped ? 0 : (static_groups ? col / G : k / G);
+  }
+  res.status = escalated ? info::fallback : info::success;
+  return res;
+}
+
+// Same, with the Hessian taken from a streaming accumulator (throws on zero samples).
+template <class F, class SF, class R, class DW, class S>
+gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W, const hessian_accumulator<S>& h, const quantizer<F, SF, R>& q,
+                    const gptq_options& opt = {}) {
+  LOWBIT_CHECK(h.channels() == W.cols(), "gptq: the Hessian accumulator has ", h.channels(),
+               " channels, the weight has K = ", W.cols());
+  const Eigen::MatrixXf H = h.matrix();
+  return gptq(W, H, q, opt);
+}
+
+}  // namespace lowbit
