@@ -1,0 +1,179 @@
+// lowbit/kernel/dequantize.hpp — SIMD dequantization, bit-identical to quantizer::dequantize.
+//
+//   kernel::dequantize(q, qx, out, ld_out);              // float out[rows × ld_out]
+//   auto y = kernel::dequantize(q, qx);                  // quantizer::matrix
+//   kernel::dequantize_packed(q, codes, codes_ld, p, out, ld_out);   // 4-bit packed codes
+//   bool fast = kernel::has_fast_dequantize(q);
+//
+// x̂ = (decode(code) · scale) · tensor_scale in float32, the scalar expression and order, for
+// every element (NaN/inf codes of e4m3fn / e5m2 decode as the scalar decoder does). Packed
+// codes: element 2k of a row in the low nibble of byte k (kernel/quantize.hpp's layout).
+// Fast path: no zero points (symmetric mapping, any convention but gptq) and a signed integer
+// or signed minifloat element format of <= 8 bits; any granularity, scale format and
+// rounding. Otherwise the scalar code runs. OpenMP over rows (kernel_options::threads).
+//
+// Errors (lowbit::error): codes and qparams shapes that disagree, a zero kind that is not
+// this quantizer's, ld_out < cols, null pointers.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "../error.hpp"
+#include "../quantize/qparams.hpp"
+#include "../quantize/quantizer.hpp"
+#include "quantize.hpp"
+#include "simd.hpp"
+
+// GCC 12 flags the _mm512_undefined_* inside its own AVX-512 intrinsics as uninitialised
+// once they are inlined here (a false positive); silenced for this header only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace lowbit {
+namespace kernel {
+
+namespace detail {
+
+// The checks of quantizer::dequantize (shape, grid, zero kind).
+template <class F, class SF, class R>
+void check_params(const quantizer<F, SF, R>& q, Index rows, Index cols, const qparams& p, const char* where) {
+  LOWBIT_CHECK(rows > 0 && cols > 0, where, ": empty input (", rows, " x ", cols, ")");
+  LOWBIT_CHECK(p.rows == rows && p.cols == cols, where, ": qparams were fitted for ", p.rows, " x ", p.cols,
+               ", codes are ", rows, " x ", cols);
+  LOWBIT_CHECK(p.scale.rows() == p.gran.grid_rows(rows) && p.scale.cols() == p.gran.grid_cols(cols), where,
+               ": scale grid is ", p.scale.rows(), " x ", p.scale.cols(), ", granularity needs ",
+               p.gran.grid_rows(rows), " x ", p.gran.grid_cols(cols));
+  LOWBIT_CHECK(p.zeros == q.zeros(), where, ": qparams zero kind does not match this quantizer's mapping");
+  LOWBIT_CHECK(p.zeros == zero_kind::none || (p.zero.rows() == p.scale.rows() && p.zero.cols() == p.scale.cols()),
+               where, ": zero grid shape differs from the scale grid");
+}
+
+// out[i, ·] for every row; codes of row i at codes + i·codes_ld (bytes, or nibbles if packed).
+template <class A, class F>
+void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, const qparams& p, float* out,
+                     Index ld_out, int nt) {
+  using fb = simd::fb<A>;
+  constexpr Index N = Index(fb::size);
+  const Index rows = p.rows, cols = p.cols;
+  const Index br = p.gran.rows_per_block(rows), bc = p.gran.cols_per_block(cols);
+  const fb t(p.tensor_scale);
+  (void)nt;
+  // Packed rows whose blocks start at odd columns are unpacked to bytes first.
+  const bool unpack = packed && bc % 2 == 1 && bc > 1 && bc < cols;
+  std::vector<std::uint8_t> rowbuf(unpack ? std::size_t(cols) * std::size_t(nt) : 0);
+  LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
+  for (Index i = 0; i < rows; ++i) {
+    const std::uint8_t* c = codes + i * codes_ld;
+    bool nibbles = packed;
+    if (unpack) {
+      std::uint8_t* u = rowbuf.data() + std::size_t(cols) * std::size_t(simd::thread_id());
+      for (Index j = 0; j < cols; ++j) u[j] = std::uint8_t((c[j / 2] >> (4 * (j % 2))) & 0xF);
+      c = u;
+      nibbles = false;
+    }
+    const float* srow = p.scale.data() + (i / br) * p.scale.cols();
+    float* y = out + i * ld_out;
+    auto put = [&](const fb& s, Index j, Index cnt) {
+      const simd::ib<A> k = nibbles ? simd::load_nibbles_n<A>(c, std::size_t(j), std::size_t(cnt))
+                                   : simd::load_bytes_n<A>(c + j, std::size_t(cnt));
+      const fb v = simd::decode<F, A>(k) * s * t;
+      if (cnt == N) v.store_unaligned(y + j);
+      else simd::store_n<A>(v, y + j, std::size_t(cnt));
+    };
+    if (bc == 1) {
+      Index j = 0;
+      for (; j + N <= cols; j += N) put(fb::load_unaligned(srow + j), j, N);
+      if (j < cols) put(simd::load_n<A>(srow + j, std::size_t(cols - j)), j, cols - j);
+      continue;
+    }
+    for (Index b = 0, j0 = 0; j0 < cols; ++b, j0 += bc) {
+      const fb s(srow[b]);
+      const Index j1 = std::min(cols, j0 + bc);
+      Index j = j0;
+      for (; j + N <= j1; j += N) put(s, j, N);
+      if (j < j1) put(s, j, j1 - j);
+    }
+  }
+}
+
+}  // namespace detail
+
+// True when kernel::dequantize takes the SIMD path for q.
+template <class F, class SF, class R>
+bool has_fast_dequantize(const quantizer<F, SF, R>& q) {
+  if constexpr (!detail::simd_element<F>()) {
+    (void)q;
+    return false;
+  } else {
+    return q.zeros() == zero_kind::none;
+  }
+}
+
+// out (rows × cols, leading dimension ld_out) = q.dequantize(qx), bit for bit.
+template <class A = xsimd::default_arch, class F, class SF, class R>
+void dequantize(const quantizer<F, SF, R>& q, const quantized<F>& qx, float* out, Eigen::Index ld_out,
+                kernel_options o = {}) {
+  const Eigen::Index rows = qx.codes.rows(), cols = qx.codes.cols();
+  detail::check_params(q, rows, cols, qx.params, "kernel::dequantize");
+  LOWBIT_CHECK(out != nullptr, "kernel::dequantize: output pointer is null");
+  LOWBIT_CHECK(ld_out >= cols, "kernel::dequantize: leading dimension ", ld_out, " is smaller than cols ", cols);
+  if constexpr (detail::simd_element<F>()) {
+    if (has_fast_dequantize(q)) {
+      static_assert(sizeof(typename F::storage) == 1, "lowbit: byte codes expected");
+      detail::dequantize_simd<A, F>(reinterpret_cast<const std::uint8_t*>(qx.codes.data()), cols, false, qx.params,
+                                    out, ld_out, simd::thread_count(o.threads));
+      return;
+    }
+  }
+  const auto y = q.dequantize(qx);
+  for (Eigen::Index i = 0; i < rows; ++i) std::copy(y.row(i).data(), y.row(i).data() + cols, out + i * ld_out);
+}
+
+template <class A = xsimd::default_arch, class F, class SF, class R>
+typename quantizer<F, SF, R>::matrix dequantize(const quantizer<F, SF, R>& q, const quantized<F>& qx,
+                                                kernel_options o = {}) {
+  typename quantizer<F, SF, R>::matrix y(qx.codes.rows(), qx.codes.cols());
+  dequantize<A>(q, qx, y.data(), y.cols(), o);
+  return y;
+}
+
+// Dequantize packed 4-bit codes (row i at codes + i·codes_ld, kernel::quantize_packed's
+// layout) with parameters p into out (p.rows × p.cols, leading dimension ld_out).
+template <class A = xsimd::default_arch, class F, class SF, class R>
+void dequantize_packed(const quantizer<F, SF, R>& q, const std::uint8_t* codes, Eigen::Index codes_ld,
+                       const qparams& p, float* out, Eigen::Index ld_out, kernel_options o = {}) {
+  static_assert(F::bits <= 4, "lowbit: dequantize_packed needs a format of at most 4 bits (see lowbit/kernel/dequantize.hpp)");
+  const Eigen::Index rows = p.rows, cols = p.cols;
+  detail::check_params(q, rows, cols, p, "kernel::dequantize_packed");
+  LOWBIT_CHECK(codes != nullptr && out != nullptr, "kernel::dequantize_packed: null pointer");
+  LOWBIT_CHECK(codes_ld >= (cols + 1) / 2, "kernel::dequantize_packed: code stride ", codes_ld,
+               " bytes is smaller than ", (cols + 1) / 2, " (two codes per byte)");
+  LOWBIT_CHECK(ld_out >= cols, "kernel::dequantize_packed: leading dimension ", ld_out, " is smaller than cols ",
+               cols);
+  if constexpr (detail::simd_element<F>()) {
+    if (has_fast_dequantize(q)) {
+      detail::dequantize_simd<A, F>(codes, codes_ld, true, p, out, ld_out, simd::thread_count(o.threads));
+      return;
+    }
+  }
+  quantized<F> qx;
+  qx.params = p;
+  qx.codes.resize(rows, cols);
+  for (Eigen::Index i = 0; i < rows; ++i)
+    for (Eigen::Index j = 0; j < cols; ++j)
+      qx.codes(i, j) = typename F::storage((codes[i * codes_ld + j / 2] >> (4 * (j % 2))) & 0xF);
+  dequantize<A>(q, qx, out, ld_out, o);
+}
+
+}  // namespace kernel
+}  // namespace lowbit
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

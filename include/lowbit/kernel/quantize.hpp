@@ -1,0 +1,453 @@
+// lowbit/kernel/quantize.hpp — SIMD fit + quantize, bit-identical to quantizer::fit + quantize.
+//
+//   quantized<F> qx = kernel::quantize(q, x, rows, cols, ld);          // x: float* or bfloat16*
+//   qparams p       = kernel::quantize_packed(q, x, rows, cols, ld, out, out_ld);  // 4-bit codes
+//   bool fast       = kernel::has_fast_path(q);
+//
+// x is row-major rows × cols (cols = K) with leading dimension ld >= cols elements; float or
+// Eigen::bfloat16. The result has the same codes and qparams (scales, tensor scale, bit for
+// bit) as q.quantize(x) with q.fit(x). Packed output holds two codes per byte, element 2k of a
+// row in the low nibble of byte k (CUTLASS / torch float4_e2m1fn_x2 order), ceil(cols/2) bytes
+// per row at stride out_ld; an odd last nibble is 0.
+//
+// Fast path (has_fast_path): Rounding = round_nearest_even, symmetric mapping without zero
+// points (convention lowbit / awq / smoothquant), observer absmax (or minmax, which is the
+// same range for a symmetric mapping), element format a signed integer (int8, int4, ...) or a
+// signed minifloat of <= 8 bits (e4m3fn, e5m2, e2m1fn, ...), any granularity and scale format.
+// Scales are vectorised for float, e8m0 (mx_scale_rule::floor) and narrow minifloat scale
+// formats (ue4m3 / e4m3fn, with the NVFP4 tensor scale); other scale formats and MX rules use
+// quantizer::block_from_range per block. Every other quantizer runs the scalar code.
+//
+// How: blocks are processed in panels small enough to stay in L2 (one row for 1 × G blocks,
+// br × a few blocks for 2-D tiles): absmax of every block of the panel (integer max of |x|
+// bits, N blocks reduced at once), scales, then x / s_eff and the encoder while the panel is
+// hot. Input is read once, except when a block spans all rows (per-tensor, per-column) or
+// the NVFP4 tensor amax is needed first: then it is read twice. x / s_eff is a float32
+// division (vdivps is correctly rounded, like the scalar `/`); for e8m0 scales it is a
+// multiplication by the exact reciprocal 2^-e, which rounds identically.
+//
+// Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
+// rows; maxima are exact, so results are identical for every thread count.
+//
+// Errors (lowbit::error): empty shape, ld < cols, null pointers, a granularity the shape
+// cannot take (tail::exact), NaN/Inf anywhere in x ("non-finite value v at (i, j)", the first
+// in row-major order). quantize_packed leaves the payload bytes of `out` zero when it throws.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "../error.hpp"
+#include "../format/scale.hpp"
+#include "../granularity/granularity.hpp"
+#include "../observer/observer.hpp"
+#include "../quantize/qparams.hpp"
+#include "../quantize/quantizer.hpp"
+#include "../rounding/nearest.hpp"
+#include "simd.hpp"
+
+// GCC 12 flags the _mm512_undefined_* inside its own AVX-512 intrinsics as uninitialised
+// once they are inlined here (a false positive); silenced for this header only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace lowbit {
+namespace kernel {
+
+struct kernel_options {
+  int threads = 0;  // OpenMP threads; 0 = OpenMP's default, 1 = the calling thread only
+};
+
+namespace detail {
+
+using Index = Eigen::Index;
+
+template <class T>
+constexpr bool is_input_v = std::is_same_v<T, float> || std::is_same_v<T, Eigen::bfloat16>;
+
+// Element formats with a SIMD encoder and decoder (no zero points).
+template <class F>
+constexpr bool simd_element() {
+  if constexpr (F::kind == format_kind::integer) return F::is_signed;
+  else return simd::is_byte_minifloat<F>() && F::is_signed;
+}
+
+template <class SF>
+constexpr bool simd_narrow_scale() {
+  if constexpr (std::is_same_v<SF, float> || std::is_same_v<SF, float8_e8m0fnu>) return false;
+  else return lowbit::detail::is_narrow_scale_v<SF> && simd::is_byte_minifloat<SF>();
+}
+
+inline Index round_up(Index n, Index m) { return (n + m - 1) / m * m; }
+
+inline float bits_to_float(std::int32_t b) {
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+constexpr std::int32_t nonfinite_bits = 0x7F800000;  // |x| bits >= this: inf or NaN
+
+// The tensor scale the scalar quantizer derives from a tensor absmax (1 without two levels).
+template <class F, class SF, class R>
+float tensor_scale_of(const quantizer<F, SF, R>& q, float amax) {
+  if (!q.uses_tensor_scale()) return 1.0f;
+  quant_options o = q.options();
+  o.gran = per_tensor();
+  const Eigen::MatrixXf zero = Eigen::MatrixXf::Zero(1, 1);
+  return quantizer<F, SF, R>(o).from_ranges(1, 1, zero, zero, amax).tensor_scale;
+}
+
+// scale[k], eff[k] (s_eff) for blocks with absmax bits amax[k], k < n (n a multiple of N,
+// arrays padded), under tensor scale t — quantizer::block_from_range's arithmetic.
+template <class A, class F, class SF, class R>
+void block_scales(const quantizer<F, SF, R>& q, const std::int32_t* amax, Index n, float t, float* scale,
+                  float* eff) {
+  using fb = simd::fb<A>;
+  using ib = simd::ib<A>;
+  constexpr Index N = Index(fb::size);
+  const quant_options& o = q.options();
+  if constexpr (std::is_same_v<SF, float>) {
+    const bool floor_1e5 = F::kind == format_kind::integer &&
+                           (o.conv == convention::awq || o.conv == convention::smoothquant);
+    const fb qmax(float(F::max_value)), tv(t);
+    for (Index k = 0; k < n; k += N) {
+      fb a = simd::as_float<A>(ib::load_unaligned(amax + k));
+      if (floor_1e5) a = xsimd::max(a, fb(1e-5f));
+      fb s = a / qmax;
+      s = xsimd::select(s == fb(0.0f), fb(1.0f), s);
+      s.store_unaligned(scale + k);
+      (s * tv).store_unaligned(eff + k);
+    }
+    return;
+  } else if constexpr (std::is_same_v<SF, float8_e8m0fnu>) {
+    if (o.mx_rule == mx_scale_rule::floor) {
+      const fb tv(t);
+      for (Index k = 0; k < n; k += N) {
+        const ib a = ib::load_unaligned(amax + k);
+        ib e = ((a >> 23) & ib(0xFF)) - ib(127 + F::emax_pow2);  // floor(log2 amax) − emax
+        e = xsimd::min(xsimd::max(e, ib(-127)), ib(127));
+        const ib bits = xsimd::select(e > ib(-127), (e + ib(127)) << 23, ib(0x00400000));  // 2^-127
+        const fb s = simd::as_float<A>(bits);
+        s.store_unaligned(scale + k);
+        (s * tv).store_unaligned(eff + k);
+      }
+      return;
+    }
+  } else if constexpr (simd_narrow_scale<SF>()) {
+    const fb denom(float(F::max_value) * t), tv(t);
+    for (Index k = 0; k < n; k += N) {
+      const fb a = simd::as_float<A>(ib::load_unaligned(amax + k));
+      fb s = simd::decode_minifloat<SF, A>(simd::encode_minifloat<SF, A>(a / denom));
+      s = xsimd::select(s == fb(0.0f), fb(float(SF::min_positive)), s);
+      s = xsimd::select(a == fb(0.0f), fb(1.0f), s);
+      s.store_unaligned(scale + k);
+      (s * tv).store_unaligned(eff + k);
+    }
+    return;
+  }
+  for (Index k = 0; k < n; ++k) {  // any other scale format / rule: the scalar spec per block
+    const float a = bits_to_float(amax[k]);
+    const block_params b = q.block_from_range({-a, a}, t);
+    scale[k] = b.scale;
+    eff[k] = b.eff;
+  }
+}
+
+// max |x| bits over x[0..n).
+template <class A, class T>
+inline simd::ib<A> seg_max(const T* x, Index n) {
+  using ib = simd::ib<A>;
+  constexpr Index N = Index(ib::size);
+  ib m(0);
+  Index j = 0;
+  for (; j + N <= n; j += N) m = xsimd::max(m, simd::abs_bits<A>(simd::load<A>(x + j)));
+  if (j < n) m = xsimd::max(m, simd::abs_bits<A>(simd::load_n<A>(x + j, std::size_t(n - j))));
+  return m;
+}
+
+// amax[b] = max(amax[b], max |x| over block b) for the blocks of width bc (the last may be
+// short) of one row segment x[0..n). bc == 1: one block per element (per-column scales).
+template <class A, class T>
+void row_block_max(const T* x, Index n, Index bc, std::int32_t* amax) {
+  using ib = simd::ib<A>;
+  constexpr Index N = Index(ib::size);
+  if (bc == 1) {
+    Index j = 0;
+    for (; j + N <= n; j += N)
+      xsimd::max(ib::load_unaligned(amax + j), simd::abs_bits<A>(simd::load<A>(x + j))).store_unaligned(amax + j);
+    if (j < n)  // amax is padded to a multiple of N
+      xsimd::max(ib::load_unaligned(amax + j), simd::abs_bits<A>(simd::load_n<A>(x + j, std::size_t(n - j))))
+          .store_unaligned(amax + j);
+    return;
+  }
+  const Index nfull = n / bc;
+  Index b = 0;
+  if (bc % N == 0) {
+    ib v[N];
+    for (; b + N <= nfull; b += N) {  // N blocks at once, one transpose-reduction
+      for (Index k = 0; k < N; ++k) {
+        const T* p = x + (b + k) * bc;
+        ib m = simd::abs_bits<A>(simd::load<A>(p));
+        for (Index j = N; j < bc; j += N) m = xsimd::max(m, simd::abs_bits<A>(simd::load<A>(p + j)));
+        v[k] = m;
+      }
+      xsimd::max(ib::load_unaligned(amax + b), simd::transpose_max<A>(v)).store_unaligned(amax + b);
+    }
+  }
+  for (; b * bc < n; ++b) {
+    const Index j0 = b * bc;
+    amax[b] = std::max(amax[b], simd::hmax<A>(seg_max<A>(x + j0, std::min(bc, n - j0))));
+  }
+}
+
+// Codes of one row segment x[0..n): block b (width bc) divides by d[b] (multiplies when Mul:
+// d holds exact reciprocals); bc == 1: d per element. Packed: nibbles, `out` at element 0
+// (even), bc even or 1.
+template <class A, class F, bool Mul, class T>
+void row_encode(const T* x, Index n, Index bc, const float* d, std::uint8_t* out, bool packed) {
+  using fb = simd::fb<A>;
+  constexpr Index N = Index(fb::size);
+  auto put = [&](const fb& xv, const fb& dv, Index j, Index cnt) {
+    const fb v = Mul ? xv * dv : xv / dv;
+    const simd::ib<A> c = simd::encode<F, A>(v);
+    if (packed) simd::store_nibbles_n<A>(c, out + j / 2, std::size_t(cnt));
+    else if (cnt == N) simd::store_bytes<A>(c, out + j);
+    else simd::store_bytes_n<A>(c, out + j, std::size_t(cnt));
+  };
+  if (bc == 1) {
+    Index j = 0;
+    for (; j + N <= n; j += N) put(simd::load<A>(x + j), fb::load_unaligned(d + j), j, N);
+    if (j < n) put(simd::load_n<A>(x + j, std::size_t(n - j)), fb::load_unaligned(d + j), j, n - j);
+    return;
+  }
+  for (Index b = 0, j0 = 0; j0 < n; ++b, j0 += bc) {
+    const fb dv(d[b]);
+    const Index j1 = std::min(n, j0 + bc);
+    Index j = j0;
+    for (; j + N <= j1; j += N) put(simd::load<A>(x + j), dv, j, N);
+    if (j < j1) put(simd::load_n<A>(x + j, std::size_t(j1 - j)), dv, j, j1 - j);
+  }
+}
+
+// First non-finite element of x in row-major order (there is one).
+template <class T>
+[[noreturn]] void throw_nonfinite(const T* x, Index rows, Index cols, Index ld, const char* where) {
+  for (Index i = 0; i < rows; ++i)
+    for (Index j = 0; j < cols; ++j) {
+      const float v = simd::to_float(x[i * ld + j]);
+      LOWBIT_CHECK(std::isfinite(v), where, ": non-finite value ", v, " at (", i, ", ", j, ")");
+    }
+  LOWBIT_CHECK(false, where, ": non-finite value");
+}
+
+// The SIMD fit + quantize. Writes p (scale grid and tensor scale; p.scale sized) and codes
+// (bytes at stride out_ld, or nibbles when packed). Returns false when x holds a NaN/Inf.
+template <class A, class F, class SF, class R, class T>
+bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index cols, Index ld, qparams& p,
+                   std::uint8_t* out, Index out_ld, bool packed, int nt) {
+  constexpr Index N = Index(simd::fb<A>::size);
+  constexpr bool mul = std::is_same_v<SF, float8_e8m0fnu>;  // s_eff = 2^e: x·2^-e == x/2^e
+  const granularity& g = p.gran;
+  const Index br = g.rows_per_block(rows), bc = g.cols_per_block(cols);
+  const Index gr = g.grid_rows(rows), gc = g.grid_cols(cols);
+  (void)nt;
+
+  // Two-level scales need the tensor absmax first.
+  float t = tensor_scale_of(q, 0.0f);
+  if (q.uses_tensor_scale() && !(q.options().fixed_tensor_scale > 0)) {
+    std::int32_t amax = 0;
+    LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) reduction(max : amax) if (nt > 1))
+    for (Index i = 0; i < rows; ++i) amax = std::max(amax, simd::hmax<A>(seg_max<A>(x + i * ld, cols)));
+    if (amax >= nonfinite_bits) return false;
+    t = tensor_scale_of(q, bits_to_float(amax));
+  }
+  p.tensor_scale = t;
+  auto finish = [&](float* eff, Index n) {
+    if (mul)
+      for (Index k = 0; k < n; ++k) eff[k] = 1.0f / eff[k];
+  };
+
+  if (gr == 1 && br > 1) {
+    // Blocks span every row (per-tensor, per-column, per-head): maxima over all rows, then encode.
+    const Index np = round_up(gc, N);
+    std::vector<std::int32_t> part(std::size_t(np) * std::size_t(nt), 0), amax(std::size_t(np), 0);
+    LOWBIT_KERNEL_OMP(parallel num_threads(nt) if (nt > 1)) {
+      std::int32_t* mine = part.data() + std::size_t(np) * std::size_t(simd::thread_id());
+      LOWBIT_KERNEL_OMP(for schedule(static))
+      for (Index i = 0; i < rows; ++i) row_block_max<A>(x + i * ld, cols, bc, mine);
+    }
+    for (int th = 0; th < nt; ++th)
+      for (Index k = 0; k < np; ++k) amax[std::size_t(k)] = std::max(amax[std::size_t(k)], part[std::size_t(th * np + k)]);
+    for (Index k = 0; k < gc; ++k)
+      if (amax[std::size_t(k)] >= nonfinite_bits) return false;
+    const std::size_t nps = std::size_t(np);
+    std::vector<float> scale(nps), eff(nps);
+    block_scales<A>(q, amax.data(), np, t, scale.data(), eff.data());
+    for (Index k = 0; k < gc; ++k) p.scale(0, k) = scale[std::size_t(k)];
+    finish(eff.data(), np);
+    LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
+    for (Index i = 0; i < rows; ++i)
+      row_encode<A, F, mul>(x + i * ld, cols, bc, eff.data(), out + i * out_ld, packed);
+    return true;
+  }
+
+  // Panels: br rows × pb column blocks, sized to stay in L2 between the max and the encode pass.
+  const Index budget = Index(128) * 1024 / Index(sizeof(T));
+  Index pb = bc == 1 ? gc : std::max<Index>(1, budget / (br * bc));
+  if (pb > N) pb = pb / N * N;
+  pb = std::min(pb, gc);
+  const Index npan = (gc + pb - 1) / pb, tasks = gr * npan, pad = round_up(pb, N);
+  std::vector<std::int32_t> amax_all(std::size_t(pad) * std::size_t(nt));
+  std::vector<float> scale_all(std::size_t(pad) * std::size_t(nt)), eff_all(std::size_t(pad) * std::size_t(nt));
+  std::atomic<bool> bad{false};
+  LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1))
+  for (Index task = 0; task < tasks; ++task) {
+    const std::size_t off = std::size_t(pad) * std::size_t(simd::thread_id());
+    std::int32_t* amax = amax_all.data() + off;
+    float* scale = scale_all.data() + off;
+    float* eff = eff_all.data() + off;
+    const Index gi = task / npan, b0 = (task % npan) * pb, b1 = std::min(gc, b0 + pb);
+    const Index i0 = gi * br, i1 = std::min(rows, i0 + br), c0 = b0 * bc, c1 = std::min(cols, b1 * bc);
+    std::fill(amax, amax + pad, 0);
+    for (Index i = i0; i < i1; ++i) row_block_max<A>(x + i * ld + c0, c1 - c0, bc, amax);
+    bool ok = true;
+    for (Index k = 0; k < b1 - b0; ++k) ok = ok && amax[k] < nonfinite_bits;
+    if (!ok) {
+      bad = true;
+      continue;
+    }
+    block_scales<A>(q, amax, pad, t, scale, eff);
+    for (Index k = 0; k < b1 - b0; ++k) p.scale(gi, b0 + k) = scale[k];
+    finish(eff, pad);
+    for (Index i = i0; i < i1; ++i)
+      row_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff, out + i * out_ld + (packed ? c0 / 2 : c0), packed);
+  }
+  return !bad;
+}
+
+template <class F, class SF, class R, class T>
+void check_input(const quantizer<F, SF, R>& q, const T* x, Index rows, Index cols, Index ld, const char* where) {
+  LOWBIT_CHECK(rows > 0 && cols > 0, where, ": empty input (", rows, " x ", cols, ")");
+  LOWBIT_CHECK(x != nullptr, where, ": input pointer is null");
+  LOWBIT_CHECK(ld >= cols, where, ": leading dimension ", ld, " is smaller than cols ", cols);
+  q.options().gran.check(rows, cols, where);
+}
+
+template <class F, class SF, class R>
+qparams empty_params(const quantizer<F, SF, R>& q, Index rows, Index cols) {
+  qparams p;
+  p.gran = q.options().gran;
+  p.rows = rows;
+  p.cols = cols;
+  p.scale.setOnes(p.gran.grid_rows(rows), p.gran.grid_cols(cols));
+  p.zeros = q.zeros();
+  return p;
+}
+
+template <class T>
+using input_map = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+                             Eigen::OuterStride<>>;
+
+}  // namespace detail
+
+// True when kernel::quantize takes the SIMD path for q (otherwise it runs q's scalar code).
+template <class F, class SF, class R>
+bool has_fast_path(const quantizer<F, SF, R>& q) {
+  if constexpr (!detail::simd_element<F>() || !std::is_same_v<R, round_nearest_even>) {
+    (void)q;
+    return false;
+  } else {
+    const quant_options& o = q.options();
+    return o.map == mapping::symmetric && q.zeros() == zero_kind::none &&
+           (o.obs.kind == observer_kind::absmax || o.obs.kind == observer_kind::minmax);
+  }
+}
+
+// Fit + quantize a row-major rows × cols matrix (leading dimension ld) of float or
+// Eigen::bfloat16: the codes and qparams of q.quantize(x) (q.fit(x)), bit for bit.
+template <class A = xsimd::default_arch, class F, class SF, class R, class T>
+quantized<F> quantize(const quantizer<F, SF, R>& q, const T* x, Eigen::Index rows, Eigen::Index cols,
+                      Eigen::Index ld, kernel_options o = {}) {
+  static_assert(detail::is_input_v<T>, "lowbit: kernel::quantize takes float or Eigen::bfloat16 input "
+                                       "(see lowbit/kernel/quantize.hpp)");
+  detail::check_input(q, x, rows, cols, ld, "kernel::quantize");
+  if constexpr (detail::simd_element<F>()) {
+    if (has_fast_path(q)) {
+      quantized<F> r;
+      r.params = detail::empty_params(q, rows, cols);
+      r.codes.resize(rows, cols);
+      if (!detail::quantize_simd<A>(q, x, rows, cols, ld, r.params, r.codes.data(), cols, false,
+                                    simd::thread_count(o.threads)))
+        detail::throw_nonfinite(x, rows, cols, ld, "kernel::quantize");
+      return r;
+    }
+  }
+  return q.quantize(detail::input_map<T>(x, rows, cols, Eigen::OuterStride<>(ld)));
+}
+
+// Eigen overload: evaluated to a row-major float matrix unless it already is one (or bf16).
+template <class A = xsimd::default_arch, class F, class SF, class R, class Derived>
+quantized<F> quantize(const quantizer<F, SF, R>& q, const Eigen::DenseBase<Derived>& x, kernel_options o = {}) {
+  using S = typename Derived::Scalar;
+  if constexpr (detail::is_input_v<S> && bool(Derived::Flags & Eigen::DirectAccessBit) &&
+                bool(Derived::Flags & Eigen::RowMajorBit)) {
+    if (x.derived().innerStride() == 1)
+      return quantize<A>(q, x.derived().data(), x.rows(), x.cols(), x.derived().outerStride(), o);
+  }
+  const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> m = x.template cast<float>();
+  return quantize<A>(q, m.data(), m.rows(), m.cols(), m.cols(), o);
+}
+
+// Fit + quantize into packed 4-bit codes (F of <= 4 bits): row i at out + i·out_ld, element
+// 2k in the low nibble of byte k, ceil(cols/2) bytes per row. Returns the qparams.
+template <class A = xsimd::default_arch, class F, class SF, class R, class T>
+qparams quantize_packed(const quantizer<F, SF, R>& q, const T* x, Eigen::Index rows, Eigen::Index cols,
+                        Eigen::Index ld, std::uint8_t* out, Eigen::Index out_ld, kernel_options o = {}) {
+  static_assert(F::bits <= 4, "lowbit: quantize_packed needs a format of at most 4 bits (see lowbit/kernel/quantize.hpp)");
+  static_assert(detail::is_input_v<T>, "lowbit: kernel::quantize_packed takes float or Eigen::bfloat16 input");
+  detail::check_input(q, x, rows, cols, ld, "kernel::quantize_packed");
+  const Eigen::Index row_bytes = (cols + 1) / 2;
+  LOWBIT_CHECK(out != nullptr, "kernel::quantize_packed: output pointer is null");
+  LOWBIT_CHECK(out_ld >= row_bytes, "kernel::quantize_packed: output stride ", out_ld, " bytes is smaller than ",
+               row_bytes, " (two codes per byte)");
+  const Eigen::Index bc = q.options().gran.cols_per_block(cols);
+  if constexpr (detail::simd_element<F>()) {
+    if (has_fast_path(q) && (bc % 2 == 0 || bc == 1 || bc >= cols)) {
+      qparams p = detail::empty_params(q, rows, cols);
+      if (!detail::quantize_simd<A>(q, x, rows, cols, ld, p, out, out_ld, true, simd::thread_count(o.threads))) {
+        for (Eigen::Index i = 0; i < rows; ++i) std::memset(out + i * out_ld, 0, std::size_t(row_bytes));
+        detail::throw_nonfinite(x, rows, cols, ld, "kernel::quantize_packed");
+      }
+      return p;
+    }
+  }
+  quantized<F> r;
+  try {
+    r = quantize<A>(q, x, rows, cols, ld, o);
+  } catch (...) {
+    for (Eigen::Index i = 0; i < rows; ++i) std::memset(out + i * out_ld, 0, std::size_t(row_bytes));
+    throw;
+  }
+  for (Eigen::Index i = 0; i < rows; ++i)
+    for (Eigen::Index k = 0; k < row_bytes; ++k) {
+      const unsigned lo = r.codes(i, 2 * k) & 0xFu, hi = 2 * k + 1 < cols ? r.codes(i, 2 * k + 1) & 0xFu : 0u;
+      out[i * out_ld + k] = std::uint8_t(lo | (hi << 4));
+    }
+  return r.params;
+}
+
+}  // namespace kernel
+}  // namespace lowbit
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

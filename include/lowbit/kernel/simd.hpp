@@ -1,0 +1,407 @@
+// lowbit/kernel/simd.hpp — the SIMD building blocks of the quantize/dequantize kernels.
+//
+// Everything is a template over an xsimd architecture A (xsimd::default_arch by default), on
+// batches of N = batch<float, A>::size lanes: float input lanes (fb), int32 code lanes (ib).
+// xsimd 8.1 has no narrowing stores, widening bf16 loads, masked loads or cross-lane
+// reductions, so those few helpers have an AVX-512 (F+BW+VL) implementation and a portable
+// one (a stack buffer and a scalar loop) for every other architecture.
+//
+//   load / load_n        N (or n < N, rest zero) float or Eigen::bfloat16 values as float
+//   abs_bits             |x| as int32 bits: integer order = float order for finite values and
+//                        every inf/NaN compares >= 0x7F800000 (non-finite detection for free)
+//   hmax / transpose_max horizontal max of one vector / of N vectors at once (lane k = max v[k])
+//   store_bytes(_n)      low byte of each int32 lane -> N (or n) consecutive bytes
+//   store_nibbles(_n)    lanes 2k, 2k+1 -> byte k (2k in the low nibble: CUTLASS/torch order)
+//   encode_minifloat<F>  RNE, saturating encoder of an 8-bit minifloat (bit-identical to
+//                        lowbit::encode<F, round_nearest_even, overflow::saturate>)
+//   encode_integer<F>    RNE, saturating integer encoder (= lowbit::encode<F>)
+//   decode_minifloat<F> / decode_integer<F>   code -> float, bit-identical to F::decode
+//
+// Minifloat encoding of a float v (E exponent bits, M mantissa bits, bias B):
+//   a = min(|v|, max_value)                                   (saturation before rounding is
+//                                                              the same as after: max is on the grid)
+//   a >= 2^(1-B): code = (bits(a) + 2^(22-M) - 1 + lsb) >> (23-M) − (127−B)·2^M   (RNE on the
+//                 float's own bits; a carry walks into the exponent as it should)
+//   a <  2^(1-B): code = RNE(a · 2^(M−1+B))                   (subnormal grid; exact scaling)
+//   sign bit copied (−0 and values rounding to 0 keep it), NaN -> F::nan_code.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <xsimd/xsimd.hpp>
+
+#include "../format/minifloat.hpp"
+#include "../format/traits.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+// GCC 12 flags the _mm512_undefined_* inside its own AVX-512 intrinsics as uninitialised
+// once they are inlined here (a false positive); silenced for this header only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace lowbit {
+namespace kernel {
+namespace simd {
+
+template <class A>
+using fb = xsimd::batch<float, A>;
+template <class A>
+using ib = xsimd::batch<std::int32_t, A>;
+
+// True when the AVX-512 helpers apply (compiled with AVX-512 F/BW/VL and A is such an arch).
+template <class A>
+constexpr bool use_avx512() {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  return std::is_base_of<xsimd::avx512bw, A>::value;
+#else
+  return false;
+#endif
+}
+
+template <class A>
+inline fb<A> as_float(const ib<A>& v) {
+  return xsimd::bitwise_cast<fb<A>>(v);
+}
+template <class A>
+inline ib<A> as_int(const fb<A>& v) {
+  return xsimd::bitwise_cast<ib<A>>(v);
+}
+
+// ---- loads ---------------------------------------------------------------------------------
+
+template <class A>
+inline fb<A> load(const float* p) {
+  return fb<A>::load_unaligned(p);
+}
+
+template <class A>
+inline fb<A> load(const Eigen::bfloat16* p) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+#endif
+  constexpr std::size_t N = fb<A>::size;
+  alignas(64) std::uint32_t buf[N];
+  for (std::size_t k = 0; k < N; ++k) {
+    std::uint16_t h;
+    std::memcpy(&h, p + k, 2);
+    buf[k] = std::uint32_t(h) << 16;
+  }
+  return as_float<A>(xsimd::bitwise_cast<ib<A>>(xsimd::batch<std::uint32_t, A>::load_aligned(buf)));
+}
+
+// n < N values, lanes n.. are +0.
+template <class A>
+inline fb<A> load_n(const float* p, std::size_t n) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1u), p);
+#endif
+  constexpr std::size_t N = fb<A>::size;
+  alignas(64) float buf[N] = {};
+  std::memcpy(buf, p, n * sizeof(float));
+  return fb<A>::load_aligned(buf);
+}
+
+template <class A>
+inline fb<A> load_n(const Eigen::bfloat16* p, std::size_t n) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m256i h = _mm256_maskz_loadu_epi16(__mmask16((1u << n) - 1u), p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+#endif
+  constexpr std::size_t N = fb<A>::size;
+  alignas(64) std::uint32_t buf[N] = {};
+  for (std::size_t k = 0; k < n; ++k) {
+    std::uint16_t h;
+    std::memcpy(&h, p + k, 2);
+    buf[k] = std::uint32_t(h) << 16;
+  }
+  return as_float<A>(xsimd::bitwise_cast<ib<A>>(xsimd::batch<std::uint32_t, A>::load_aligned(buf)));
+}
+
+// Scalar value of one element as float (bf16 widens exactly).
+inline float to_float(float v) { return v; }
+inline float to_float(Eigen::bfloat16 v) { return static_cast<float>(v); }
+
+// ---- reductions ----------------------------------------------------------------------------
+
+template <class A>
+inline ib<A> abs_bits(const fb<A>& v) {
+  return as_int<A>(v) & ib<A>(0x7FFFFFFF);
+}
+
+template <class A>
+inline std::int32_t hmax(const ib<A>& v) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) return _mm512_reduce_max_epi32(v);
+#endif
+  constexpr std::size_t N = ib<A>::size;
+  alignas(64) std::int32_t buf[N];
+  v.store_aligned(buf);
+  std::int32_t m = buf[0];
+  for (std::size_t k = 1; k < N; ++k) m = buf[k] > m ? buf[k] : m;
+  return m;
+}
+
+// Lane k of the result = max over the lanes of v[k], for k < N.
+template <class A>
+inline ib<A> transpose_max(const ib<A>* v) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    // Four halving steps. After step 2 each 128-bit lane holds one source; steps 3-4 work
+    // inside 128-bit lanes. Result element 4k + j = max(v[k + 4j]); a final permute fixes the order.
+    __m512i s1[8], s2[4], s3[2];
+    for (int k = 0; k < 8; ++k) {
+      const __m512i a = v[2 * k], b = v[2 * k + 1];
+      s1[k] = _mm512_max_epi32(_mm512_shuffle_i32x4(a, b, 0x44), _mm512_shuffle_i32x4(a, b, 0xEE));
+    }
+    for (int k = 0; k < 4; ++k) {
+      const __m512i a = s1[2 * k], b = s1[2 * k + 1];
+      s2[k] = _mm512_max_epi32(_mm512_shuffle_i32x4(a, b, 0x88), _mm512_shuffle_i32x4(a, b, 0xDD));
+    }
+    for (int k = 0; k < 2; ++k) {
+      const __m512i a = s2[2 * k], b = s2[2 * k + 1];
+      s3[k] = _mm512_max_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+    }
+    const __m512 a = _mm512_castsi512_ps(s3[0]), b = _mm512_castsi512_ps(s3[1]);
+    const __m512i r = _mm512_max_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, b, 0x88)),
+                                       _mm512_castps_si512(_mm512_shuffle_ps(a, b, 0xDD)));
+    // r[4k + j] = max v[k + 4j]  ->  out[m] = r[4(m % 4) + m / 4]
+    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_epi32(perm, r);
+  }
+#endif
+  constexpr std::size_t N = ib<A>::size;
+  alignas(64) std::int32_t out[N];
+  for (std::size_t k = 0; k < N; ++k) out[k] = hmax<A>(v[k]);
+  return ib<A>::load_aligned(out);
+}
+
+// ---- stores --------------------------------------------------------------------------------
+
+template <class A>
+inline void store_bytes(const ib<A>& c, std::uint8_t* dst) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtepi32_epi8(c));
+    return;
+  }
+#endif
+  constexpr std::size_t N = ib<A>::size;
+  alignas(64) std::int32_t buf[N];
+  c.store_aligned(buf);
+  for (std::size_t k = 0; k < N; ++k) dst[k] = std::uint8_t(buf[k]);
+}
+
+template <class A>
+inline void store_bytes_n(const ib<A>& c, std::uint8_t* dst, std::size_t n) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    _mm_mask_storeu_epi8(dst, __mmask16((1u << n) - 1u), _mm512_cvtepi32_epi8(c));
+    return;
+  }
+#endif
+  constexpr std::size_t N = ib<A>::size;
+  alignas(64) std::int32_t buf[N];
+  c.store_aligned(buf);
+  for (std::size_t k = 0; k < n; ++k) dst[k] = std::uint8_t(buf[k]);
+}
+
+// n (<= N) 4-bit codes (low 4 bits of each lane) -> ceil(n/2) bytes, element 2k in the low
+// nibble of byte k; for odd n the last byte's high nibble is 0.
+template <class A>
+inline void store_nibbles_n(const ib<A>& c, std::uint8_t* dst, std::size_t n) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m512i m = _mm512_maskz_and_epi32(__mmask16((1u << n) - 1u), c, _mm512_set1_epi32(0xF));
+    const __m512i packed = _mm512_or_si512(m, _mm512_srli_epi64(m, 28));  // low byte of each qword
+    const __m128i bytes = _mm512_cvtepi64_epi8(packed);
+    const std::size_t nb = (n + 1) / 2;
+    if (nb == 8) _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), bytes);
+    else _mm_mask_storeu_epi8(dst, __mmask16((1u << nb) - 1u), bytes);
+    return;
+  }
+#endif
+  constexpr std::size_t N = ib<A>::size;
+  alignas(64) std::int32_t buf[N];
+  c.store_aligned(buf);
+  for (std::size_t k = 0; k < n; k += 2) {
+    const unsigned lo = unsigned(buf[k]) & 0xFu, hi = k + 1 < n ? unsigned(buf[k + 1]) & 0xFu : 0u;
+    dst[k / 2] = std::uint8_t(lo | (hi << 4));
+  }
+}
+
+template <class A>
+inline void store_n(const fb<A>& v, float* dst, std::size_t n) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    _mm512_mask_storeu_ps(dst, __mmask16((1u << n) - 1u), v);
+    return;
+  }
+#endif
+  constexpr std::size_t N = fb<A>::size;
+  alignas(64) float buf[N];
+  v.store_aligned(buf);
+  std::memcpy(dst, buf, n * sizeof(float));
+}
+
+// ---- loading codes -------------------------------------------------------------------------
+
+// n (<= N) bytes -> int32 lanes (zero-extended), lanes n.. are 0.
+template <class A>
+inline ib<A> load_bytes_n(const std::uint8_t* src, std::size_t n) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m128i b = n == 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(src))
+                              : _mm_maskz_loadu_epi8(__mmask16((1u << n) - 1u), src);
+    return _mm512_cvtepu8_epi32(b);
+  }
+#endif
+  constexpr std::size_t N = ib<A>::size;
+  alignas(64) std::int32_t buf[N] = {};
+  for (std::size_t k = 0; k < n; ++k) buf[k] = src[k];
+  return ib<A>::load_aligned(buf);
+}
+
+// Codes first .. first+n-1 (n <= N) of a low-nibble-first packed row -> int32 lanes; `first`
+// is even.
+template <class A>
+inline ib<A> load_nibbles_n(const std::uint8_t* row, std::size_t first, std::size_t n) {
+  const std::uint8_t* src = row + first / 2;
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const std::size_t nb = (n + 1) / 2;
+    const __m128i b = nb == 8 ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src))
+                              : _mm_maskz_loadu_epi8(__mmask16((1u << nb) - 1u), src);
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(b, mask), hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
+    return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
+  }
+#endif
+  constexpr std::size_t N = ib<A>::size;
+  alignas(64) std::int32_t buf[N] = {};
+  for (std::size_t k = 0; k < n; ++k) buf[k] = (src[k / 2] >> (4 * (k % 2))) & 0xF;
+  return ib<A>::load_aligned(buf);
+}
+
+// ---- element encoders and decoders ---------------------------------------------------------
+
+template <class F>
+constexpr bool is_byte_minifloat() {
+  if constexpr (F::kind == format_kind::minifloat) return F::bits <= 8;
+  else return false;
+}
+
+template <class F, class A>
+inline ib<A> encode_minifloat(const fb<A>& v) {
+  static_assert(is_byte_minifloat<F>(), "lowbit: encode_minifloat needs a minifloat of <= 8 bits");
+  constexpr int M = F::mantissa_bits;
+  const ib<A> u = as_int<A>(v);
+  fb<A> a = as_float<A>(u & ib<A>(0x7FFFFFFF));
+  a = xsimd::min(a, fb<A>(float(F::max_value)));
+  const ib<A> ua = as_int<A>(a);
+  const ib<A> lsb = (ua >> (23 - M)) & ib<A>(1);
+  const ib<A> normal = ((ua + ib<A>((1 << (22 - M)) - 1) + lsb) >> (23 - M)) - ib<A>((127 - F::bias) << M);
+  const ib<A> sub = xsimd::batch_cast<std::int32_t>(
+      xsimd::nearbyint(a * fb<A>(float(detail::pow2(M - F::min_exponent)))));
+  ib<A> c = xsimd::select(xsimd::bool_cast(a < fb<A>(float(F::min_normal))), sub, normal);
+  if constexpr (F::is_signed) c = c | ((u >> 31) & ib<A>(int(F::sign_mask)));
+  c = xsimd::select(xsimd::bool_cast(v != v), ib<A>(int(F::nan_code)), c);
+  return c;
+}
+
+template <class F, class A>
+inline ib<A> encode_integer(const fb<A>& v) {
+  static_assert(F::kind == format_kind::integer, "lowbit: encode_integer needs an integer format");
+  fb<A> r = xsimd::nearbyint(v);
+  r = xsimd::min(xsimd::max(r, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
+  return xsimd::batch_cast<std::int32_t>(r) & ib<A>(int(F::code_mask));
+}
+
+template <class F, class A>
+inline ib<A> encode(const fb<A>& v) {
+  if constexpr (F::kind == format_kind::integer) return encode_integer<F, A>(v);
+  else return encode_minifloat<F, A>(v);
+}
+
+template <class F, class A>
+inline fb<A> decode_minifloat(const ib<A>& c) {
+  static_assert(is_byte_minifloat<F>(), "lowbit: decode_minifloat needs a minifloat of <= 8 bits");
+  constexpr int E = F::exponent_bits, M = F::mantissa_bits;
+  const ib<A> mag = c & ib<A>(int(F::magnitude_mask));
+  const ib<A> e = mag >> M;
+  const fb<A> normal = as_float<A>((mag << (23 - M)) + ib<A>((127 - F::bias) << 23));
+  const fb<A> sub = xsimd::batch_cast<float>(mag) * fb<A>(float(detail::pow2(F::min_exponent - M)));
+  fb<A> v = xsimd::select(xsimd::bool_cast(e == ib<A>(0)), sub, normal);
+  if constexpr (F::special_rule == specials::fn) {
+    v = xsimd::select(xsimd::bool_cast(mag == ib<A>(int(F::magnitude_mask))), fb<A>(NAN), v);
+  } else if constexpr (F::special_rule == specials::ieee) {
+    const fb<A> special = xsimd::select(xsimd::bool_cast((mag & ib<A>((1 << M) - 1)) == ib<A>(0)),
+                                        fb<A>(INFINITY), fb<A>(NAN));
+    v = xsimd::select(xsimd::bool_cast(e == ib<A>(F::exponent_all_ones)), special, v);
+  }
+  if constexpr (F::is_signed) {
+    const ib<A> sign = (c & ib<A>(int(F::sign_mask))) << (31 - (E + M));
+    v = as_float<A>(as_int<A>(v) | sign);
+  }
+  return v;
+}
+
+template <class F, class A>
+inline fb<A> decode_integer(const ib<A>& c) {
+  static_assert(F::kind == format_kind::integer, "lowbit: decode_integer needs an integer format");
+  if constexpr (F::is_signed) return xsimd::batch_cast<float>((c << (32 - F::bits)) >> (32 - F::bits));
+  else return xsimd::batch_cast<float>(c & ib<A>(int(F::code_mask)));
+}
+
+template <class F, class A>
+inline fb<A> decode(const ib<A>& c) {
+  if constexpr (F::kind == format_kind::integer) return decode_integer<F, A>(c);
+  else return decode_minifloat<F, A>(c);
+}
+
+// ---- threads -------------------------------------------------------------------------------
+
+inline int thread_id() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Threads for `requested` (0 = OpenMP's default); 1 without OpenMP.
+inline int thread_count(int requested) {
+#if defined(_OPENMP)
+  return requested > 0 ? requested : omp_get_max_threads();
+#else
+  (void)requested;
+  return 1;
+#endif
+}
+
+}  // namespace simd
+}  // namespace kernel
+}  // namespace lowbit
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+// LOWBIT_KERNEL_OMP(clauses): `#pragma omp clauses` under OpenMP, nothing otherwise.
+#if defined(_OPENMP)
+#define LOWBIT_KERNEL_PRAGMA(x) _Pragma(#x)
+#define LOWBIT_KERNEL_OMP(x) LOWBIT_KERNEL_PRAGMA(omp x)
+#else
+#define LOWBIT_KERNEL_OMP(x)
+#endif
