@@ -1,6 +1,7 @@
 // lowbit/kernel/quantize.hpp — SIMD fit + quantize, bit-identical to quantizer::fit + quantize.
 //
 //   quantized<F> qx = kernel::quantize(q, x, rows, cols, ld);          // x: float* or bfloat16*
+//   qparams p       = kernel::quantize_into(q, x, rows, cols, ld, codes, codes_ld); // caller storage
 //   qparams p       = kernel::quantize_packed(q, x, rows, cols, ld, out, out_ld);  // 4-bit codes
 //   bool fast       = kernel::has_fast_path(q);
 //
@@ -31,7 +32,8 @@
 //
 // Errors (lowbit::error): empty shape, ld < cols, null pointers, a granularity the shape
 // cannot take (tail::exact), NaN/Inf anywhere in x ("non-finite value v at (i, j)", the first
-// in row-major order). quantize_packed leaves the payload bytes of `out` zero when it throws.
+// in row-major order). quantize_into / quantize_packed leave the payload bytes of their
+// output zero when they throw.
 #pragma once
 
 #include <Eigen/Core>
@@ -392,6 +394,38 @@ quantized<F> quantize(const quantizer<F, SF, R>& q, const T* x, Eigen::Index row
     }
   }
   return q.quantize(detail::input_map<T>(x, rows, cols, Eigen::OuterStride<>(ld)));
+}
+
+// Fit + quantize into caller storage: codes (one byte per element) of row i at
+// codes + i·codes_ld (codes_ld >= cols). Returns the qparams. Same results as quantize().
+template <class A = xsimd::default_arch, class F, class SF, class R, class T>
+qparams quantize_into(const quantizer<F, SF, R>& q, const T* x, Eigen::Index rows, Eigen::Index cols,
+                      Eigen::Index ld, typename F::storage* codes, Eigen::Index codes_ld, kernel_options o = {}) {
+  static_assert(detail::is_input_v<T>, "lowbit: kernel::quantize_into takes float or Eigen::bfloat16 input");
+  static_assert(sizeof(typename F::storage) == 1, "lowbit: kernel::quantize_into writes byte codes");
+  detail::check_input(q, x, rows, cols, ld, "kernel::quantize_into");
+  LOWBIT_CHECK(codes != nullptr, "kernel::quantize_into: output pointer is null");
+  LOWBIT_CHECK(codes_ld >= cols, "kernel::quantize_into: output stride ", codes_ld, " is smaller than cols ", cols);
+  if constexpr (detail::simd_element<F>()) {
+    if (has_fast_path(q)) {
+      qparams p = detail::empty_params(q, rows, cols);
+      auto* out = reinterpret_cast<std::uint8_t*>(codes);
+      if (!detail::quantize_simd<A>(q, x, rows, cols, ld, p, out, codes_ld, false, simd::thread_count(o.threads))) {
+        for (Eigen::Index i = 0; i < rows; ++i) std::memset(out + i * codes_ld, 0, std::size_t(cols));
+        detail::throw_nonfinite(x, rows, cols, ld, "kernel::quantize_into");
+      }
+      return p;
+    }
+  }
+  quantized<F> r;
+  try {
+    r = q.quantize(detail::input_map<T>(x, rows, cols, Eigen::OuterStride<>(ld)));
+  } catch (...) {
+    for (Eigen::Index i = 0; i < rows; ++i) std::memset(codes + i * codes_ld, 0, std::size_t(cols));
+    throw;
+  }
+  for (Eigen::Index i = 0; i < rows; ++i) std::memcpy(codes + i * codes_ld, r.codes.row(i).data(), std::size_t(cols));
+  return r.params;
 }
 
 // Eigen overload: evaluated to a row-major float matrix unless it already is one (or bf16).

@@ -1,0 +1,199 @@
+// bench/kernel/quantize_bench.cpp — the kernel::quantize / dequantize fast paths against
+// memcpy of the same bytes, measured in the same run, single thread.
+//
+// Bytes of a path = input bytes read + output bytes written once (codes, scales ignored:
+// <= 1/16 of the codes). The baseline is memcpy moving the same number of bytes (copying
+// (in + out) / 2 bytes: that many read and that many written), measured in this process on
+// separate buffers of that size just before the path. Counters:
+//   vs_memcpy  path bytes/s ÷ memcpy bytes/s (target >= 0.7 from DRAM)
+//   GB_s       path bytes/s;  Gelem_s  elements/s
+// Rates use the calling thread's CPU time (on a shared machine wall time also counts time
+// the thread sat descheduled). "dram": 4096 × 4096 elements (64 MiB of float input), far
+// larger than the caches; "cache": 128 × 256 elements (128 KiB float, L2-resident).
+//   ./build/bench/lowbit_kernel_bench --benchmark_filter='quantize|memcpy'
+#include <lowbit/format/float4.hpp>
+#include <lowbit/format/float8.hpp>
+#include <lowbit/format/int.hpp>
+#include <lowbit/format/scale.hpp>
+#include <lowbit/kernel/dequantize.hpp>
+#include <lowbit/kernel/quantize.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace lowbit;
+using Index = Eigen::Index;
+
+namespace {
+
+constexpr int one_thread = 1;
+
+double thread_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+// Input data: normal-ish values with a per-row magnitude (cheap generator: 16M elements).
+struct data {
+  Index rows, cols;
+  std::vector<float> f;
+  std::vector<Eigen::bfloat16> h;
+};
+
+const data& input(Index rows, Index cols) {
+  static std::map<std::pair<Index, Index>, data> cache;
+  auto it = cache.find({rows, cols});
+  if (it != cache.end()) return it->second;
+  data d{rows, cols, std::vector<float>(std::size_t(rows * cols)), std::vector<Eigen::bfloat16>(std::size_t(rows * cols))};
+  std::uint64_t s = 0x9E3779B97F4A7C15ull;
+  for (Index i = 0; i < rows; ++i) {
+    const float row_scale = float(1 + i % 7) * 0.37f;
+    for (Index j = 0; j < cols; ++j) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      const float u = float(std::int32_t(s >> 32)) * 0x1p-31f;  // [-1, 1)
+      const float v = u * u * u * 4.0f * row_scale;                // heavier tails
+      d.f[std::size_t(i * cols + j)] = v;
+      d.h[std::size_t(i * cols + j)] = Eigen::bfloat16(v);
+    }
+  }
+  return cache.emplace(std::make_pair(rows, cols), std::move(d)).first->second;
+}
+
+// memcpy bytes/s for `bytes` moved (bytes / 2 copied), measured once per size in this run.
+double memcpy_rate(std::size_t bytes) {
+  static std::map<std::size_t, double> cache;
+  auto it = cache.find(bytes);
+  if (it != cache.end()) return it->second;
+  const std::size_t n = bytes / 2;
+  std::vector<char> a(n, 1), b(n, 2);
+  std::memcpy(b.data(), a.data(), n);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    int iters = 0;
+    const double t0 = thread_seconds();
+    double t1 = t0;
+    do {
+      std::memcpy(b.data(), a.data(), n);
+      benchmark::ClobberMemory();
+      ++iters;
+      t1 = thread_seconds();
+    } while (t1 - t0 < 0.05);
+    best = std::max(best, double(bytes) * iters / (t1 - t0));
+  }
+  return cache[bytes] = best;
+}
+
+void run_path(benchmark::State& state, double in_bytes, double out_bytes, double elems,
+              const std::function<void()>& body) {
+  const double bytes = in_bytes + out_bytes;
+  const double base = memcpy_rate(std::size_t(bytes));
+  body();  // warm-up (first touch of the output)
+  const double t0 = thread_seconds();
+  for (auto _ : state) {
+    body();
+    benchmark::ClobberMemory();
+  }
+  const double s = thread_seconds() - t0;
+  const double rate = bytes * double(state.iterations()) / s;
+  state.counters["GB_s"] = rate * 1e-9;
+  state.counters["Gelem_s"] = elems * double(state.iterations()) / s * 1e-9;
+  state.counters["vs_memcpy"] = rate / base;
+  state.counters["memcpy_GB_s"] = base * 1e-9;
+}
+
+template <class Q, class T>
+void register_quantize(const std::string& name, Q q, bool packed, Index rows, Index cols, const char* where) {
+  const std::string full = "quantize/" + name + "/" + (std::is_same_v<T, float> ? "f32" : "bf16") + "/" + where;
+  benchmark::RegisterBenchmark(full.c_str(), [q, packed, rows, cols](benchmark::State& state) {
+    const data& d = input(rows, cols);
+    const T* x;
+    if constexpr (std::is_same_v<T, float>) x = d.f.data();
+    else x = d.h.data();
+    const Index out_ld = packed ? (cols + 1) / 2 : cols;
+    std::vector<std::uint8_t> out(std::size_t(rows * out_ld));
+    using S = typename Q::format::storage;
+    run_path(state, double(rows * cols * Index(sizeof(T))), double(rows * out_ld), double(rows * cols), [&] {
+      if constexpr (Q::format::bits <= 4) {
+        if (packed) {
+          benchmark::DoNotOptimize(kernel::quantize_packed(q, x, rows, cols, cols, out.data(), out_ld, {one_thread}));
+          return;
+        }
+      }
+      benchmark::DoNotOptimize(
+          kernel::quantize_into(q, x, rows, cols, cols, reinterpret_cast<S*>(out.data()), out_ld, {one_thread}));
+    });
+  })->UseRealTime()->MinTime(0.3)->Unit(benchmark::kMillisecond);
+}
+
+template <class Q>
+void register_dequantize(const std::string& name, Q q, bool packed, Index rows, Index cols, const char* where) {
+  const std::string full = "dequantize/" + name + "/" + where;
+  benchmark::RegisterBenchmark(full.c_str(), [q, packed, rows, cols](benchmark::State& state) {
+    const data& d = input(rows, cols);
+    const auto qx = kernel::quantize(q, d.f.data(), rows, cols, cols, {one_thread});
+    const Index in_ld = packed ? (cols + 1) / 2 : cols;
+    std::vector<std::uint8_t> codes(std::size_t(rows * in_ld));
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < cols; ++j) {
+        if (packed) codes[std::size_t(i * in_ld + j / 2)] |= std::uint8_t((qx.codes(i, j) & 0xF) << (4 * (j % 2)));
+        else codes[std::size_t(i * in_ld + j)] = qx.codes(i, j);
+      }
+    std::vector<float> out(std::size_t(rows * cols));
+    run_path(state, double(rows * in_ld), double(rows * cols * 4), double(rows * cols), [&] {
+      if constexpr (Q::format::bits <= 4) {
+        if (packed) {
+          kernel::dequantize_packed(q, codes.data(), in_ld, qx.params, out.data(), cols, {one_thread});
+          return;
+        }
+      }
+      kernel::dequantize(q, qx, out.data(), cols, {one_thread});
+    });
+  })->UseRealTime()->MinTime(0.3)->Unit(benchmark::kMillisecond);
+}
+
+template <class Q>
+void register_path(const std::string& name, Q q, bool packed = false) {
+  for (auto [rows, cols, where] : {std::tuple<Index, Index, const char*>{4096, 4096, "dram"}, {128, 256, "cache"}}) {
+    register_quantize<Q, float>(name, q, packed, rows, cols, where);
+    register_quantize<Q, Eigen::bfloat16>(name, q, packed, rows, cols, where);
+    register_dequantize<Q>(name, q, packed, rows, cols, where);
+  }
+}
+
+void memcpy_bench(benchmark::State& state) {
+  const std::size_t n = std::size_t(state.range(0));
+  std::vector<char> a(n, 1), b(n, 2);
+  for (auto _ : state) {
+    std::memcpy(b.data(), a.data(), n);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(2 * n));  // read + written
+}
+
+const int registered = [] {
+  // memcpy of 40 MiB (= the bytes an f32 -> 8-bit path moves from DRAM), for reference.
+  benchmark::RegisterBenchmark("memcpy/copy_bytes", memcpy_bench)
+      ->Arg(40 << 20)
+      ->Arg(80 << 10)
+      ->UseRealTime()
+      ->MinTime(0.3);
+  register_path("int8_per_channel0", quantizer<int8>({per_channel(0)}));  // = per_token
+  register_path("int8_per_channel1", quantizer<int8>({per_channel(1)}));
+  register_path("e4m3_per_tensor", quantizer<float8_e4m3fn>({per_tensor()}));
+  register_path("e4m3_block128x128", quantizer<float8_e4m3fn>({block(128, 128)}));
+  register_path("mxfp8_e4m3", quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}));
+  register_path("mxfp4_packed", quantizer<float4_e2m1fn, float8_e8m0fnu>({mx_block(32)}), true);
+  register_path("nvfp4_packed", quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), true);
+  register_path("int4_g128_packed", quantizer<int4>({per_group(128)}), true);
+  return 0;
+}();
+
+}  // namespace
