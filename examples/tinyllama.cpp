@@ -37,7 +37,9 @@ struct options {
   std::string out = "tinyllama_out";
   std::string data = LOWBIT_DATA_DIR;
   int steps = 256;
-  int threads = 1;  // Eigen threads: its GEMMs here are tiny (K <= 172), a second thread gains nothing
+  // Eigen threads. The GEMMs here are tiny (K <= 172): a second thread gains nothing on an idle
+  // machine, and OpenMP's spin-waiting makes it 10-50x slower on a busy one.
+  int threads = 1;
 };
 
 void usage(std::FILE* f) {
@@ -50,7 +52,7 @@ void usage(std::FILE* f) {
                "  --out DIR      where results.{txt,csv,json,svg} go (default ./tinyllama_out)\n"
                "  --steps N      length of the greedy FP32 story, 0 to skip (default 256)\n"
                "  --data DIR     folder holding stories260K/ and text/ (default: the repo's data/)\n"
-               "  --threads N    Eigen threads (default 1: the matrices are small)\n",
+               "  --threads N    Eigen threads (default 1: the matrices are too small to share)\n",
                tinyllama::recipe_names().c_str());
 }
 
