@@ -1,0 +1,168 @@
+// examples/gptq_awq_layers.cpp — layer loss of RTN, AWQ and GPTQ on the real tiny Llama
+// (stories260K) with real activations from the TinyStories text.
+//
+//   gptq_awq_layers [--calib N] [--eval N] [--data DIR]
+//
+// The FP32 model runs over N calibration windows (end of the text, default 8) and N evaluation
+// windows (start of the text, default 4, disjoint) of 512 tokens; a hook records the input X of
+// every linear. Per linear (W: N×K, K = 64 for wq/wk/wv/wo/w1/w3, 172 for w2):
+//   RTN   q.fake_quantize(W)
+//   AWQ   awq_linear(X_calib, W, q): scale search (20 ratios) scored on this linear's output,
+//         clip search, Q = deq(clamp(W·diag(s)))·diag(1/s) (the scale folded back: the layer
+//         sees x·Qᵀ exactly as with s folded into the norm / previous linear)
+//   GPTQ  gptq(W, H_calib, q) with act order (dynamic groups), percdamp 0.01, block 128
+// loss = tr((W−Q)·H_eval·(W−Q)ᵀ) with H_eval = (2/T)·XᵀX over the held-out evaluation tokens
+// (the same quantity GPTQ minimises, measured on data none of the methods saw).
+// Formats: INT4 asymmetric group 32 (GPTQ/AWQ uint4; 172 = 5·32 + 12: w2's last group is a
+// short tail, tail::partial), MXFP4 (e2m1 + e8m0 block 32, same tail) and NVFP4 (e2m1 + ue4m3
+// block 16 + fp32 tensor scale; 172 = 10·16 + 12, same tail).
+#include "tinyllama/eval.hpp"
+#include "tinyllama/forward.hpp"
+#include "tinyllama/model.hpp"
+#include "tinyllama/tokenizer.hpp"
+
+#include <lowbit/algo/awq.hpp>
+#include <lowbit/algo/gptq.hpp>
+#include <lowbit/algo/hessian.hpp>
+#include <lowbit/error.hpp>
+#include <lowbit/format/float4.hpp>
+#include <lowbit/format/int.hpp>
+#include <lowbit/format/scale.hpp>
+#include <lowbit/quantize/quantizer.hpp>
+
+#include <Eigen/Core>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+using tinyllama::linear_kind;
+using tinyllama::linear_site;
+using tinyllama::matrix;
+using namespace lowbit;
+
+namespace {
+
+struct site_data {
+  std::vector<matrix> calib, eval;  // X per window
+};
+
+std::map<linear_site, site_data> record(const tinyllama::model& m, const std::vector<tinyllama::window>& calib,
+                                        const std::vector<tinyllama::window>& eval) {
+  std::map<linear_site, site_data> r;
+  bool is_calib = true;
+  tinyllama::hooks h;
+  h.observe = [&](const linear_site& s, const matrix& x) {
+    if (s.kind == linear_kind::cls) return;
+    (is_calib ? r[s].calib : r[s].eval).push_back(x);
+  };
+  for (const auto& w : calib) tinyllama::forward(m, w, h, tinyllama::logits_rows::last);
+  is_calib = false;
+  for (const auto& w : eval) tinyllama::forward(m, w, h, tinyllama::logits_rows::last);
+  return r;
+}
+
+matrix vstack(const std::vector<matrix>& parts) {
+  Eigen::Index rows = 0;
+  for (const matrix& p : parts) rows += p.rows();
+  matrix out(rows, parts.front().cols());
+  Eigen::Index r = 0;
+  for (const matrix& p : parts) {
+    out.middleRows(r, p.rows()) = p;
+    r += p.rows();
+  }
+  return out;
+}
+
+Eigen::MatrixXf hessian_of(const std::vector<matrix>& xs) {
+  hessian_accumulator<double> h(xs.front().cols(), hessian_count::tokens);
+  for (const matrix& x : xs) h.add_batch(x);
+  return h.matrix();
+}
+
+struct losses {
+  double rtn = 0, awq = 0, gptq = 0;
+};
+
+template <class Q>
+losses site_losses(const Q& q, const matrix& W, const site_data& d) {
+  const Eigen::MatrixXf Hc = hessian_of(d.calib), He = hessian_of(d.eval);
+  losses l;
+  l.rtn = layer_loss(W, q.fake_quantize(W), He);
+  const auto a = awq_linear(vstack(d.calib), W, q);
+  l.awq = layer_loss(W, a.Q, He);
+  gptq_options o;
+  o.act_order = true;
+  const auto g = gptq(W, Hc, q, o);
+  LOWBIT_CHECK(g.status == info::success, "GPTQ status ", to_string(g.status));
+  l.gptq = layer_loss(W, g.Q, He);
+  return l;
+}
+
+template <class Q>
+void table(const char* title, const Q& q, const tinyllama::model& m, const std::map<linear_site, site_data>& rec) {
+  std::printf("%s\n%-8s %12s %12s %12s   %s\n", title, "site", "RTN", "AWQ", "GPTQ", "order");
+  losses sum;
+  int gptq_lt_awq = 0, awq_lt_rtn = 0, n = 0;
+  for (int l = 0; l < m.cfg.n_layers; ++l)
+    for (linear_kind k : tinyllama::layer_linears) {
+      const linear_site s{l, k};
+      const losses v = site_losses(q, tinyllama::weight(m, s), rec.at(s));
+      sum.rtn += v.rtn;
+      sum.awq += v.awq;
+      sum.gptq += v.gptq;
+      gptq_lt_awq += v.gptq < v.awq;
+      awq_lt_rtn += v.awq < v.rtn;
+      ++n;
+      std::printf("L%d %-5s %12.5g %12.5g %12.5g   %s\n", l, tinyllama::to_string(k), v.rtn, v.awq, v.gptq,
+                  v.gptq < v.awq && v.awq < v.rtn ? "GPTQ < AWQ < RTN" : (v.gptq < v.rtn ? "GPTQ < RTN" : "-"));
+    }
+  std::printf("%-8s %12.5g %12.5g %12.5g   %s\n", "sum", sum.rtn, sum.awq, sum.gptq,
+              sum.gptq < sum.awq && sum.awq < sum.rtn ? "GPTQ < AWQ < RTN" : "order differs");
+  std::printf("per layer: GPTQ < AWQ on %d / %d, AWQ < RTN on %d / %d\n\n", gptq_lt_awq, n, awq_lt_rtn, n);
+}
+
+int parse_int(const char* flag, const char* s) {
+  char* end = nullptr;
+  const long v = std::strtol(s, &end, 10);
+  LOWBIT_CHECK(end != s && *end == '\0' && v >= 1 && v <= 1000, flag, " expects an integer in 1..1000, got '", s, "'");
+  return int(v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  int n_calib = 8, n_eval = 4;
+  std::string data = LOWBIT_DATA_DIR;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    LOWBIT_CHECK(i + 1 < argc, "missing value after ", a, " (usage: gptq_awq_layers [--calib N] [--eval N] [--data DIR])");
+    if (a == "--calib") n_calib = parse_int("--calib", argv[++i]);
+    else if (a == "--eval") n_eval = parse_int("--eval", argv[++i]);
+    else if (a == "--data") data = argv[++i];
+    else LOWBIT_CHECK(false, "unknown option ", a, " (usage: gptq_awq_layers [--calib N] [--eval N] [--data DIR])");
+  }
+  const tinyllama::model m = tinyllama::load_model(data + "/stories260K/stories260K.bin");
+  const tinyllama::tokenizer tok = tinyllama::tokenizer::load(data + "/stories260K/tok512.bin", m.cfg.vocab_size);
+  const tinyllama::text_windows text = tinyllama::text_windows::load(tok, data + "/text/tinystories_val.txt");
+  std::vector<tinyllama::window> calib = text.calibration();
+  LOWBIT_CHECK(n_calib <= int(calib.size()), "--calib ", n_calib, ": only ", calib.size(), " calibration windows");
+  calib.resize(std::size_t(n_calib));
+  const auto eval = text.eval(n_eval);
+  std::printf("stories260K: dim %d, hidden %d, %d layers; calibration %d x %d tokens, evaluation %d windows\n",
+              m.cfg.dim, m.cfg.hidden_dim, m.cfg.n_layers, n_calib, text.window_tokens(), n_eval);
+  std::printf("layer loss tr((W-Q) H_eval (W-Q)^T), H_eval from the held-out evaluation tokens\n\n");
+  const auto rec = record(m, calib, eval);
+
+  table("INT4 asymmetric g32 (uint4, GPTQ convention; w2: 5 groups of 32 + a tail of 12)",
+        quantizer<uint4>({per_group(32), mapping::asymmetric, convention::gptq, minmax_observer()}), m, rec);
+  table("MXFP4 (e2m1 + e8m0, block 32; w2 tail 12)", quantizer<float4_e2m1fn, float8_e8m0fnu>({mx_block(32)}), m, rec);
+  table("NVFP4 (e2m1 + ue4m3 block 16 + fp32 tensor scale; w2 tail 12)",
+        quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), m, rec);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 1;
+}
