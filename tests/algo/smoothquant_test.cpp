@@ -41,7 +41,7 @@ MatD rmsnorm(const MatD& v, const Eigen::VectorXd& gamma) {
 // Activations with a few outlier channels, as in LLM residual streams.
 MatD outlier_activations(Eigen::Index T, Eigen::Index K, unsigned seed) {
   MatD x = random_d(T, K, seed);
-  for (Eigen::Index j : {3, 17, 40}) x.col(j) *= 40.0;
+  for (Eigen::Index j : {Eigen::Index(3), K / 2, K - 2}) x.col(j) *= 40.0;
   return x;
 }
 }  // namespace
