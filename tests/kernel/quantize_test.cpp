@@ -368,3 +368,36 @@ TEST_CASE("kernel/quantize: bad input throws lowbit::error saying what and where
     for (Index k = 0; k < 24; ++k) wrong += out[std::size_t(i * 24 + k)] != (k < 20 ? 0 : 0xAB);
   CHECK(wrong == 0);
 }
+
+TEST_CASE("kernel/quantize: quantize_into writes the same codes into caller storage") {
+  const input in = make_input(37, 300, 301, 21, 1);
+  auto check = [&](const auto& q) {
+    using S = typename std::decay_t<decltype(q)>::storage;
+    const auto ref = q.quantize(RowMap<float>(in.f.data(), 37, 300, Eigen::OuterStride<>(301)));
+    std::vector<S> out(std::size_t(37 * 310), S(0xAB));
+    const qparams p = kernel::quantize_into(q, in.f.data(), 37, 300, 301, out.data(), 310);
+    CHECK(p.scale == ref.params.scale);
+    Index bad = 0;
+    for (Index i = 0; i < 37; ++i) {
+      for (Index j = 0; j < 300; ++j) bad += out[std::size_t(i * 310 + j)] != ref.codes(i, j);
+      for (Index j = 300; j < 310; ++j) bad += out[std::size_t(i * 310 + j)] != S(0xAB);
+    }
+    CHECK(bad == 0);
+  };
+  check(quantizer<float8_e4m3fn>({block(128, 128)}));
+  check(quantizer<int8>({per_token()}));
+  quant_options asym{per_group(32), mapping::asymmetric};
+  check(quantizer<uint4>(asym));  // scalar fallback
+  std::vector<float> bad(4 * 40, 1.0f);
+  bad[50] = std::numeric_limits<float>::infinity();
+  std::vector<std::uint8_t> out(4 * 40, 0xAB);
+  CHECK_THROWS_WITH_AS(kernel::quantize_into(quantizer<float8_e4m3fn>({per_tensor()}), bad.data(), 4, 40, 40,
+                                             out.data(), 40),
+                       doctest::Contains("non-finite value inf at (1, 10)"), lowbit::error);
+  Index nonzero = 0;
+  for (std::uint8_t b : out) nonzero += b != 0;
+  CHECK(nonzero == 0);
+  CHECK_THROWS_WITH_AS(kernel::quantize_into(quantizer<float8_e4m3fn>({per_tensor()}), bad.data(), 4, 40, 40,
+                                             out.data(), 39),
+                       doctest::Contains("output stride 39"), lowbit::error);
+}
