@@ -2,7 +2,7 @@
 //
 // A recipe receives the FP32 model and the calibration windows and returns what to evaluate:
 // a (copied, possibly rewritten) model, the hooks to run it with, and its storage cost. To add
-// one, write a `prepared my_recipe(const recipe_context&)` and add a row to recipes():
+// one, write a `prepared my_recipe(const recipe_context&)` and add a row to weight_activation_recipes() (recipes_wa.hpp) or weight_only_recipes() (recipes_weight.hpp):
 //
 //   inline prepared w8_rtn(const recipe_context& ctx) {
 //     prepared p{ctx.fp32};                                  // copy of the FP32 weights
@@ -17,8 +17,9 @@
 //   ...  {"w8-rtn", "int8 per-channel round-to-nearest weights", w8_rtn},
 #pragma once
 
-#include "forward.hpp"
-#include "eval.hpp"
+#include "recipe.hpp"
+#include "recipes_wa.hpp"
+#include "recipes_weight.hpp"
 
 #include <lowbit/error.hpp>
 
@@ -28,39 +29,13 @@
 
 namespace tinyllama {
 
-struct recipe_context {
-  const model& fp32;
-  const std::vector<window>& calibration;  // disjoint from the evaluation windows
-};
-
-struct prepared {
-  model m;                        // the weights to run
-  hooks h;                        // activation / attention / KV-cache hooks (empty = FP32)
-  double weight_bits = 32;        // stored bits per transformer-linear parameter (report.hpp)
-  double kv_bytes_per_token = 0;  // 0: FP32 cache, filled in by the harness
-};
-
-struct recipe {
-  std::string name;
-  std::string description;
-  std::function<prepared(const recipe_context&)> prepare;
-};
-
-// K and V cache bytes per token over all layers at `bytes_per_element` (scales included by the
-// caller): 2 · n_layers · kv_dim · bytes.
-inline double kv_bytes_per_token(const config& c, double bytes_per_element) {
-  return 2.0 * c.n_layers * c.kv_dim() * bytes_per_element;
-}
-
-inline prepared fp32_recipe(const recipe_context& ctx) {
-  prepared p{ctx.fp32, {}, 32, kv_bytes_per_token(ctx.fp32.cfg, 4)};
-  return p;
-}
-
 inline const std::vector<recipe>& recipes() {
-  static const std::vector<recipe> table = {
-      {"fp32", "float32 reference (no quantization)", fp32_recipe},
-  };
+  static const std::vector<recipe> table = [] {
+    std::vector<recipe> t = {{"fp32", "float32 reference (no quantization)", fp32_recipe}};
+    for (auto& r : weight_activation_recipes()) t.push_back(r);  // recipes_wa.hpp
+    for (auto& r : weight_only_recipes()) t.push_back(r);        // recipes_weight.hpp
+    return t;
+  }();
   return table;
 }
 
