@@ -105,8 +105,8 @@ TEST_CASE("kernel/dequantize: every fast path equals quantizer::dequantize bit f
 }
 
 TEST_CASE("kernel/dequantize: thread counts and narrower architectures give the same floats") {
-  check_paths(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4", {1, 2, 3});
-  check_paths(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128", {1, 2, 3});
+  check_paths(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4", {1, 3});
+  check_paths(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128", {1, 3});
 #if XSIMD_WITH_AVX2
   check_paths<xsimd::avx2>(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8 avx2");
   check_paths<xsimd::avx2>(quantizer<int4>({per_group(128)}), "int4 avx2");

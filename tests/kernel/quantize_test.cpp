@@ -226,10 +226,10 @@ TEST_CASE("kernel/quantize: int4 per-group equals the scalar quantizer") {
 }
 
 TEST_CASE("kernel/quantize: results do not depend on the thread count") {
-  check_paths(quantizer<int8>({per_channel(0)}), "int8 per_channel(0)", {1, 2, 3});
-  check_paths(quantizer<float8_e4m3fn>({per_tensor()}), "e4m3fn per_tensor", {1, 2, 3});
-  check_paths(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128", {1, 2, 3});
-  check_paths(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4", {1, 2, 3});
+  check_paths(quantizer<int8>({per_channel(0)}), "int8 per_channel(0)", {1, 3});
+  check_paths(quantizer<float8_e4m3fn>({per_tensor()}), "e4m3fn per_tensor", {1, 3});
+  check_paths(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128", {1, 3});
+  check_paths(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4", {1, 3});
 }
 
 TEST_CASE("kernel/quantize: narrower xsimd architectures give the same codes") {
