@@ -7,7 +7,7 @@
 // every call streams its weights from DRAM as a decode step over many layers does.
 // Counters: GFLOPS (2·M·N·K / s), wGBps (packed weight + scale bytes / s), x_eigen
 // (speed-up over Eigen float GEMV), x_memcpy (weight bytes/s over memcpy bytes/s).
-// Run: OMP_NUM_THREADS=1 build-gemm/bench/lowbit_kernel_bench --benchmark_filter="memcpy|sgemv|w4"
+// Run: OMP_NUM_THREADS=1 build-gemm/bench/lowbit_kernel_bench --benchmark_filter="memcpy_64MiB|sgemv|w4_"
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
