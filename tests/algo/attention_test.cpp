@@ -173,6 +173,22 @@ TEST_CASE("algo/attention: int8 hard attention reproduces the selected V row (ze
     for (int c = 0; c < d; ++c) CHECK(out(i, c) == doctest::Approx(vhat(i, c)).epsilon(1e-6));
 }
 
+TEST_CASE("algo/attention: int8 rows are the same computed one by one (decode loops) or together (GEMM kernel)") {
+  const attention_shape s{4, 2, 16};
+  const Mat q = qkv_like(17, 64, 91, 2.0f), k = qkv_like(200, 32, 92, 2.0f), v = qkv_like(200, 32, 93);
+  const auto hq = head_quantizer<int8>(16, {mapping::asymmetric, true});
+  const auto hv = head_quantizer<int8>(16);
+  const auto Q = hq.quantize(q), K = hq.quantize(k), V = hv.quantize(v);
+  attention_options o;
+  o.causal = false;
+  o.key_block = 48;
+  const Mat all = attention_int8(Q, K, V, s, o);  // 17 queries: packed VNNI/portable kernel path
+  for (Eigen::Index i = 0; i < 17; ++i) {
+    const Mat one = attention_int8(hq.quantize(q.row(i)), K, V, s, o);  // 1 query: direct loops
+    CHECK(one == all.row(i));
+  }
+}
+
 TEST_CASE("algo/attention: GQA — K/V scales replicated to query heads give identical results") {
   const attention_shape gqa{6, 2, 8}, mha{6, 6, 8};
   const Mat q = qkv_like(40, 48, 31), k = qkv_like(40, 16, 32), v = qkv_like(40, 16, 33);

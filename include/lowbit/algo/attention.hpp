@@ -36,6 +36,10 @@
 //   p̃ rounds to 0. The QKᵀ part adds only fp32 rounding: D is exact in int32.
 // int32 range: |D| ≤ d·255² and Σ_b u_b·|qv_b − zv| ≤ key_block·255², so d ≤ 4096 and
 // key_block ≤ 4096 are required (checked).
+// Kernels: both int32 products go through kernel/gemm_int8.hpp (AVX-512 VNNI where compiled
+// in): K blocks and Vᵀ blocks are packed once per kv head and call, P is passed as u − 128
+// with zero point −128. Calls with Tq <= 8 (decode) use plain int32 loops instead (no packing);
+// both give the same exact integers, so rows do not depend on the path (tested).
 //
 // Bad input throws lowbit::error: head counts that do not match the column counts, Hq not a
 // multiple of Hkv, K and V with different token counts, causal with Tq > Tk, qparams that are
@@ -46,6 +50,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -53,6 +58,7 @@
 #include "../error.hpp"
 #include "../format/int.hpp"
 #include "../granularity/granularity.hpp"
+#include "../kernel/gemm_int8.hpp"
 #include "../observer/observer.hpp"
 #include "../quantize/mapping.hpp"
 #include "../quantize/qparams.hpp"
@@ -111,6 +117,28 @@ inline void check_attention_options(const attention_options& o, Eigen::Index tq,
   LOWBIT_CHECK(std::isfinite(o.softmax_scale) && o.softmax_scale >= 0.0f, where,
                ": softmax_scale must be finite and >= 0 (0 = 1/sqrt(d))");
   LOWBIT_CHECK(!o.causal || tq <= tk, where, ": causal attention with more queries (", tq, ") than keys (", tk, ")");
+}
+
+// e^x for x <= 0 (softmax arguments; −inf → ~1e-38, i.e. 0 after ×255 and rounding). Range
+// reduction x·log2(e) = n + f, |f| <= 1/2, and 2^f by its degree-7 Taylor polynomial (relative
+// error < 1e-7 + fp32 rounding). Plain arithmetic so the int8 softmax loop vectorises.
+inline float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  const float t = x * 1.44269504088896341f;
+  const float n = std::floor(t + 0.5f);
+  const float f = t - n;
+  float p = 1.52527338e-5f;
+  p = p * f + 1.54035304e-4f;
+  p = p * f + 1.33335581e-3f;
+  p = p * f + 9.61812911e-3f;
+  p = p * f + 5.55041087e-2f;
+  p = p * f + 2.40226507e-1f;
+  p = p * f + 6.93147181e-1f;
+  p = p * f + 1.0f;
+  const std::uint32_t bits = std::uint32_t(static_cast<std::int32_t>(n) + 127) << 23;  // 2^n, n in [−126, 0]
+  float two_n;
+  std::memcpy(&two_n, &bits, sizeof two_n);
+  return p * two_n;
 }
 
 // Last key index (inclusive) query row i may see.
@@ -248,9 +276,9 @@ void fake_quantize_qkv(MQ& q, MK& k, MV& v, const attention_shape& shape, head_q
 namespace detail {
 // Per-row (token) scale and zero of head `head` in per-head qparams (per_head or per_token_head).
 struct head_view {
-  Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes;  // T × d, integer values
-  std::vector<float> scale;                                                             // per token
-  std::vector<std::int32_t> zero, rowsum;                                               // per token
+  std::vector<std::int8_t> codes;   // T × d, code value − shift (shift = 128 for uint8, 0 for int8)
+  std::vector<float> scale;         // per token
+  std::vector<std::int32_t> zero;   // per token, zero point − shift
 };
 
 template <class Format>
@@ -269,22 +297,18 @@ void check_head_params(const quantized<Format>& x, int heads, int d, const char*
 template <class Format>
 void load_head(const quantized<Format>& x, int head, int d, head_view& hv) {
   const Eigen::Index t = x.rows();
-  hv.codes.resize(t, d);
+  const std::int32_t shift = Format::is_signed ? 0 : 128;
+  hv.codes.resize(std::size_t(t) * std::size_t(d));
   hv.scale.resize(std::size_t(t));
   hv.zero.resize(std::size_t(t));
-  hv.rowsum.resize(std::size_t(t));
   const qparams& p = x.params;
   for (Eigen::Index i = 0; i < t; ++i) {
-    std::int32_t sum = 0;
-    for (int c = 0; c < d; ++c) {
-      const std::int32_t v = Format::to_int(x.codes(i, Eigen::Index{head} * d + c));
-      hv.codes(i, c) = v;
-      sum += v;
-    }
+    for (int c = 0; c < d; ++c)
+      hv.codes[std::size_t(i) * std::size_t(d) + std::size_t(c)] =
+          std::int8_t(Format::to_int(x.codes(i, Eigen::Index{head} * d + c)) - shift);
     const Eigen::Index gi = p.block_row(i);
     hv.scale[std::size_t(i)] = p.scale(gi, head);
-    hv.zero[std::size_t(i)] = p.zeros == zero_kind::none ? 0 : std::int32_t(p.zero(gi, head));
-    hv.rowsum[std::size_t(i)] = sum;
+    hv.zero[std::size_t(i)] = (p.zeros == zero_kind::none ? 0 : std::int32_t(p.zero(gi, head))) - shift;
   }
 }
 }  // namespace detail
@@ -310,70 +334,113 @@ attention_matrix attention_int8(const quantized<Format>& q, const quantized<Form
                "dequantize V and use attention() for per-token V");
 
   using imat = Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using farr = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using fcol = Eigen::Array<float, Eigen::Dynamic, 1>;
   const float alpha = opt.alpha(d);
-  const Eigen::Index bq = opt.query_block, bk = opt.key_block;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const Eigen::Index bq = opt.query_block, bk = opt.key_block, nkb = (tk + bk - 1) / bk;
+  const bool direct = tq <= 8;
   attention_matrix out(tq, q.cols());
   detail::head_view qv, kv, vv;
-  imat sint, u, pv;
+  std::vector<int8_weights> kpack(static_cast<std::size_t>(nkb)), vpack(static_cast<std::size_t>(nkb));
+  std::vector<std::int8_t> u8(static_cast<std::size_t>(bq * bk));
+  const std::vector<std::int32_t> zu(static_cast<std::size_t>(bq), -128);  // P codes u − 128, zero −128
+  imat sint, pv;
+  farr sc;
   attention_matrix acc;
-  std::vector<float> m, l, score(static_cast<std::size_t>(bk));
-  std::vector<std::int32_t> usum;
   for (int g = 0; g < shape.kv_heads; ++g) {
     detail::load_head(k, g, d, kv);
     detail::load_head(v, g, d, vv);
-    const float sv = vv.scale[0];
-    const std::int32_t zv = vv.zero[0];
+    const float w = vv.scale[0] * (1.0f / 255.0f);  // V scale × P scale
+    const std::vector<std::int32_t> zv(static_cast<std::size_t>(d), vv.zero[0]);
+    // Pack each key block of K (N = keys, K = d) and of Vᵀ (N = d, K = keys) once per kv head.
+    // Decode-sized calls (Tq <= 8) skip the packing, which would cost more than it saves, and
+    // use plain int32 loops with the same exact results.
+    for (Eigen::Index b = 0; b < (direct ? 0 : nkb); ++b) {
+      const Eigen::Index j0 = b * bk, nk = std::min(bk, tk - j0);
+      kpack[std::size_t(b)] = int8_weights(int8_view{kv.codes.data() + j0 * d, nk, d, d, 1});
+      vpack[std::size_t(b)] = int8_weights(int8_view{vv.codes.data() + j0 * d, d, nk, 1, d});
+    }
+    const Eigen::Map<const fcol> ks(kv.scale.data(), tk);
     for (int h = g * shape.group(); h < (g + 1) * shape.group(); ++h) {
       detail::load_head(q, h, d, qv);
+      const Eigen::Map<const fcol> qs(qv.scale.data(), tq);
       for (Eigen::Index i0 = 0; i0 < tq; i0 += bq) {
         const Eigen::Index nq = std::min(bq, tq - i0);
         acc.setZero(nq, d);
-        m.assign(std::size_t(nq), -std::numeric_limits<float>::infinity());
-        l.assign(std::size_t(nq), 0.0f);
-        usum.assign(std::size_t(nq), 0);
+        fcol m = fcol::Constant(nq, ninf), l = fcol::Zero(nq), corr(nq);
+        const fcol sa = alpha * qs.segment(i0, nq);
         const Eigen::Index kend = detail::last_visible_key(opt, i0 + nq - 1, tq, tk) + 1;
         for (Eigen::Index j0 = 0; j0 < kend; j0 += bk) {
-          const Eigen::Index nk = std::min(bk, kend - j0);
-          sint.noalias() = qv.codes.middleRows(i0, nq) * kv.codes.middleRows(j0, nk).transpose();
-          u.setZero(nq, nk);
-          for (Eigen::Index r = 0; r < nq; ++r) {
-            const Eigen::Index i = i0 + r;
-            const Eigen::Index nvis = std::min(nk, detail::last_visible_key(opt, i, tq, tk) - j0 + 1);
-            if (nvis <= 0) continue;
-            const std::int32_t za = qv.zero[std::size_t(i)], ra = qv.rowsum[std::size_t(i)];
-            const float sa = alpha * qv.scale[std::size_t(i)];
-            float mx = -std::numeric_limits<float>::infinity();
-            for (Eigen::Index c = 0; c < nvis; ++c) {
-              const std::size_t j = std::size_t(j0 + c);
-              const std::int32_t dab = sint(r, c) - kv.zero[j] * ra - za * kv.rowsum[j] + d * za * kv.zero[j];
-              const float sc = (sa * kv.scale[j]) * float(dab);
-              score[std::size_t(c)] = sc;
-              mx = std::max(mx, sc);
+          const Eigen::Index b = j0 / bk, nk = std::min(bk, tk - j0);
+          // D = Σ (qa − za)(qb − zb)  (int32, kernel/gemm_int8.hpp), score = α·sa·sb·D  (fp32)
+          sint.resize(nq, nk);
+          if (direct) {
+            for (Eigen::Index r = 0; r < nq; ++r) {
+              const std::int8_t* qa = qv.codes.data() + (i0 + r) * d;
+              const std::int32_t za = qv.zero[std::size_t(i0 + r)];
+              for (Eigen::Index c = 0; c < nk; ++c) {
+                const std::int8_t* kb = kv.codes.data() + (j0 + c) * d;
+                const std::int32_t zb = kv.zero[std::size_t(j0 + c)];
+                std::int32_t dot = 0;
+                for (int e = 0; e < d; ++e) dot += (std::int32_t(qa[e]) - za) * (std::int32_t(kb[e]) - zb);
+                sint(r, c) = dot;
+              }
             }
-            float& mr = m[std::size_t(r)];
-            const float mnew = std::max(mr, mx);
-            const float corr = std::exp(mr - mnew);
-            mr = mnew;
+          } else {
+            gemm_int8_s32(int8_view{qv.codes.data() + i0 * d, nq, d, d, 1}, kpack[std::size_t(b)], sint.data(), nk,
+                          qv.zero.data() + i0, kv.zero.data() + j0);
+          }
+          sc = sint.array().template cast<float>() * (sa.matrix() * ks.segment(j0, nk).matrix().transpose()).array();
+          if (opt.causal) {  // rows whose last visible key lies inside this block
+            for (Eigen::Index r = 0; r < nq; ++r) {
+              const Eigen::Index nvis = detail::last_visible_key(opt, i0 + r, tq, tk) - j0 + 1;
+              if (nvis < nk) sc.row(r).tail(nk - std::max<Eigen::Index>(nvis, 0)).setConstant(ninf);
+            }
+          }
+          // Online softmax per row: m' = max(m, rowmax), c = e^(m − m'), p̃ = e^(score − m'),
+          // u = RNE(255·p̃), stored as u − 128 for the s8 kernel. A row with every key of this
+          // block masked keeps m' = −inf and gets u = 0.
+          corr.setOnes();
+          for (Eigen::Index r = 0; r < nq; ++r) {
+            const float mnew = std::max(m(r), sc.row(r).maxCoeff());
+            std::int8_t* urow = u8.data() + r * nk;
+            if (mnew == ninf) {
+              std::fill(urow, urow + nk, std::int8_t(-128));
+              continue;
+            }
+            corr(r) = detail::exp_nonpositive(m(r) - mnew);
+            m(r) = mnew;
+            const float* srow = &sc(r, 0);
             std::int32_t su = 0;
-            for (Eigen::Index c = 0; c < nvis; ++c) {
-              const std::int32_t ub = std::int32_t(std::nearbyint(255.0f * std::exp(score[std::size_t(c)] - mnew)));
-              u(r, c) = ub;
+            for (Eigen::Index c = 0; c < nk; ++c) {
+              const std::int32_t ub =
+                  static_cast<std::int32_t>(std::nearbyint(255.0f * detail::exp_nonpositive(srow[c] - mnew)));
+              urow[c] = std::int8_t(ub - 128);
               su += ub;
             }
-            l[std::size_t(r)] = corr * l[std::size_t(r)] + float(su) * (1.0f / 255.0f);
-            acc.row(r) *= corr;
-            usum[std::size_t(r)] = su;
+            l(r) = corr(r) * l(r) + float(su) * (1.0f / 255.0f);
           }
-          pv.noalias() = u * vv.codes.middleRows(j0, nk);
-          const float w = sv * (1.0f / 255.0f);
-          for (Eigen::Index r = 0; r < nq; ++r) {
-            const std::int32_t zc = zv * usum[std::size_t(r)];
-            for (int c = 0; c < d; ++c) acc(r, c) += w * float(pv(r, c) - zc);
-            usum[std::size_t(r)] = 0;
+          // acc = c·acc + (sv/255)·Σ_b u_b·(qv_b − zv)   (int32, kernel/gemm_int8.hpp)
+          pv.resize(nq, d);
+          if (direct) {
+            pv.setZero();
+            for (Eigen::Index r = 0; r < nq; ++r) {
+              std::int32_t* pr = &pv(r, 0);
+              for (Eigen::Index c = 0; c < nk; ++c) {
+                const std::int32_t ub = std::int32_t(u8[std::size_t(r * nk + c)]) + 128;
+                if (ub == 0) continue;
+                const std::int8_t* vb = vv.codes.data() + (j0 + c) * d;
+                for (int e = 0; e < d; ++e) pr[e] += ub * (std::int32_t(vb[e]) - zv[0]);
+              }
+            }
+          } else {
+            gemm_int8_s32(int8_view{u8.data(), nq, nk, nk, 1}, vpack[std::size_t(b)], pv.data(), d, zu.data(),
+                          zv.data());
           }
+          acc = (acc.array().colwise() * corr).matrix() + w * pv.template cast<float>();
         }
-        for (Eigen::Index r = 0; r < nq; ++r)
-          out.block(i0 + r, Eigen::Index{h} * d, 1, d) = acc.row(r) / l[std::size_t(r)];
+        out.block(i0, Eigen::Index{h} * d, nq, d) = (acc.array().colwise() / l).matrix();
       }
     }
   }
