@@ -9,7 +9,6 @@ using namespace lowbit;
 using namespace lowbit_test;
 
 namespace {
-constexpr auto sat = overflow::saturate;
 constexpr auto prop = overflow::propagate;
 
 std::uint16_t eigen_half(float x) { return Eigen::numext::bit_cast<std::uint16_t>(Eigen::half(x)); }
