@@ -22,9 +22,19 @@
 #include "granularity/granularity.hpp"
 
 #include "observer/absmax.hpp"
+#include "observer/entropy.hpp"
 #include "observer/minmax.hpp"
+#include "observer/mse.hpp"
 #include "observer/observer.hpp"
+#include "observer/percentile.hpp"
+#include "observer/rms.hpp"
+#include "observer/running.hpp"
 
 #include "quantize/mapping.hpp"
+#include "quantize/metrics.hpp"
+#include "quantize/packed.hpp"
+#include "quantize/presets.hpp"
 #include "quantize/qparams.hpp"
 #include "quantize/quantizer.hpp"
+// quantize/tensor.hpp (Eigen::Tensor adapters) is included on its own: it pulls in
+// <unsupported/Eigen/CXX11/Tensor>.

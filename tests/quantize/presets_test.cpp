@@ -39,7 +39,9 @@ TEST_CASE("quantize/presets: w8a8 = int8 per-channel weights x per-token activat
       for (Eigen::Index k = 0; k < 64; ++k) ref += double(xd(t, k)) * wd(n, k);
       CHECK(y == doctest::Approx(ref).epsilon(1e-6));
     }
-  CHECK(compare(x * w.transpose(), xd * wd.transpose()).cosine > 0.999);
+  const Eigen::MatrixXd yref = x.cast<double>() * w.cast<double>().transpose();
+  const Eigen::MatrixXd yq = xd.cast<double>() * wd.cast<double>().transpose();
+  CHECK(compare(yref, yq).cosine > 0.999);
 }
 
 TEST_CASE("quantize/presets: w4a16_g128 = uint4 asymmetric GPTQ groups of 128 along K") {
