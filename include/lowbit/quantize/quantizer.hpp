@@ -38,7 +38,9 @@
 //
 // Bad input throws lowbit::error: empty input, NaN/Inf in x, shapes that disagree with the
 // qparams, a granularity the shape cannot take (tail::exact), an asymmetric mapping on a
-// non-integer format, convention::gptq symmetric on a signed format.
+// non-integer format, convention::gptq symmetric on a signed format, observer parameters out
+// of range, channel weights of the wrong length or negative / non-finite, from_ranges grids
+// of the wrong shape or non-finite.
 #pragma once
 
 #include <Eigen/Core>
