@@ -83,6 +83,7 @@ void BM_gptq_w4_g128(benchmark::State& state) {
   const auto q = w4_g128();
   lowbit::gptq_options o;
   o.act_order = std::getenv("LOWBIT_GPTQ_ACT_ORDER") != nullptr;
+  o.factor_in_double = std::getenv("LOWBIT_GPTQ_FACTOR_FLOAT") == nullptr;  // default float64
   lowbit::gptq_result<lowbit::uint4> r;
   for (auto _ : state) {
     r = lowbit::gptq(in.W, in.H, q, o);

@@ -29,6 +29,7 @@ def main():
     ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--act-order", action="store_true")
+    ap.add_argument("--factor-float", action="store_true", help="lowbit factorizes H in float32 (default float64)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -54,6 +55,8 @@ def main():
     env = dict(os.environ, LOWBIT_GPTQ_INPUT=inp, LOWBIT_GPTQ_OUTPUT=out, OMP_NUM_THREADS=str(a.threads))
     if a.act_order:
         env["LOWBIT_GPTQ_ACT_ORDER"] = "1"
+    if a.factor_float:
+        env["LOWBIT_GPTQ_FACTOR_FLOAT"] = "1"
     res = subprocess.run([a.bench, "--benchmark_filter=BM_gptq_w4_g128|BM_gemm_baseline",
                           "--benchmark_format=json"], env=env, capture_output=True, text=True)
     if res.returncode != 0:
@@ -78,7 +81,8 @@ def main():
     # wall time is printed too.
     print("torch %s reference fasterquant (%d thread%s): %.3f s CPU, %.3f s wall"
           % (torch.__version__, a.threads, "" if a.threads == 1 else "s", c_torch, t_torch))
-    print("lowbit gptq (OMP_NUM_THREADS=%d):              %.3f s CPU, %.3f s wall" % (a.threads, c_lowbit, t_lowbit))
+    print("lowbit gptq (OMP_NUM_THREADS=%d, factor %s): %.3f s CPU, %.3f s wall"
+          % (a.threads, "float32" if a.factor_float else "float64", c_lowbit, t_lowbit))
     print("speed-up lowbit vs torch: %.2fx CPU time, %.2fx wall   (in GEMM units: lowbit %.2f, torch %.2f)"
           % (c_torch / c_lowbit, t_torch / t_lowbit, c_lowbit / c_gemm, c_torch / c_gemm))
     print("identical codes: %.5f%% of %d" % (100 * agree, N * K))

@@ -27,6 +27,8 @@
 // rows share a scale (1 = per output channel, 0 = all rows). Parameters are fitted with the
 // quantizer itself (observer, mapping, convention, scale format), the NVFP4 tensor scale is
 // computed once from the whole W and held fixed. Elements use q.encode_value/decode_value.
+// With clip_search, or the §9 #15 reference range, blocks are fitted here from the quantizer's
+// observer range (tail::pad zeros are not added to a short last group there).
 //
 // loss = tr((W−Q)H(W−Q)ᵀ) for the H passed in, from the identity W' − Q = E·U (E the scaled
 // errors): tr((W'−Q)(H+λI)(W'−Q)ᵀ) = ‖E‖², so loss = ‖E‖² − λ‖W'−Q‖² (no extra K² work).
@@ -39,8 +41,10 @@
 // Bad input (lowbit::error): empty W, H not K × K, NaN/Inf in W or H, group size > K,
 // a granularity that cannot tile W (tail::exact), bad option values.
 //
-// Memory: W working copy and Q (N·K floats each), codes (N·K), U (K² floats), the float64
-// factor (K² doubles, freed before the loop), one N × block_size error block.
+// Memory: W copies and Q (3·N·K floats), codes (N·K), H copies and U (3·K² floats), the
+// float64 factor (K² doubles, freed before the loop), one N × block_size error block:
+// O(K² + N·K). Time: ≈ N·K² (lazy GEMMs) + 2/3·K³ (factor) multiply-adds; on a 4096² layer the
+// float64 factor is ≈ 1/3 of the run (factor_in_double = false halves it).
 #pragma once
 
 #include <Eigen/Cholesky>
@@ -176,6 +180,18 @@ bool inverse_cholesky_upper(const Eigen::MatrixXf& H, RowMajorF& U) {
       U(i, j) = float(v);
     }
   return true;
+}
+
+// dst(i, perm[k]) = src(i, k): column-major src to row-major dst, in cache-sized tiles.
+template <class Src, class Dst>
+void unpermute_to_row_major(const Src& src, const std::vector<Eigen::Index>& perm, Dst& dst) {
+  constexpr Eigen::Index T = 32;
+  for (Eigen::Index i0 = 0; i0 < src.rows(); i0 += T)
+    for (Eigen::Index k0 = 0; k0 < src.cols(); k0 += T) {
+      const Eigen::Index i1 = std::min(src.rows(), i0 + T), k1 = std::min(src.cols(), k0 + T);
+      for (Eigen::Index i = i0; i < i1; ++i)
+        for (Eigen::Index k = k0; k < k1; ++k) dst(i, perm[std::size_t(k)]) = src(i, k);
+    }
 }
 
 }  // namespace detail
@@ -414,9 +430,10 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
   colmat().swap(Hp);
 
   // ---- 7. the column loop ----------------------------------------------------------------------
-  using codes_t = typename quantized<F>::code_matrix;
-  codes_t codes(N, K);
-  rowmat Q(N, K);
+  // Codes and Q column-major in processing order while the loop runs (contiguous writes).
+  using storage_t = typename quantized<F>::code_matrix::Scalar;
+  Eigen::Matrix<storage_t, Eigen::Dynamic, Eigen::Dynamic> Cp(N, K);
+  colmat Qp(N, K);
   const Index B = opt.block_size;
   colmat W1, Err(N, std::min(B, K)), tmp;
   Eigen::VectorXf e;
@@ -475,8 +492,8 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
           const block_params& b = bp[std::size_t(r)];
           const auto code = q.encode_value(w, b, std::uint64_t(r0 + r) * std::uint64_t(K) + std::uint64_t(col));
           const float qv = q.decode_value(code, b);
-          codes(r0 + r, col) = code;
-          Q(r0 + r, col) = qv;
+          Cp(r0 + r, k) = code;
+          Qp(r0 + r, k) = qv;
           const float er = (w - qv) / d;
           e(r) = er;
           sum_e2 += double(er) * double(er);
@@ -489,20 +506,21 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
     if (!finite) break;
     if (i2 < K) Wp.rightCols(K - i2).noalias() -= Err.leftCols(bw) * U.block(i1, i2, bw, K - i2);
   }
-  if (!finite || !std::isfinite(sum_e2) || !Q.allFinite()) return rtn(info::numerical_issue);
+  if (!finite || !std::isfinite(sum_e2) || !Qp.allFinite()) return rtn(info::numerical_issue);
 
   // ---- 8. results in the original order --------------------------------------------------------
   double dq2 = 0;  // ‖W' − Q‖², W' = dead-zeroed W
-  for (Index i = 0; i < N; ++i)
-    for (Index j = 0; j < K; ++j) {
-      const double w = H0(j, j) == 0.0f ? 0.0 : double(W0(i, j));
-      const double d = w - double(Q(i, j));
-      dq2 += d * d;
-    }
+  for (Index k = 0; k < K; ++k) {
+    const Index col = perm[std::size_t(k)];
+    if (H0(col, col) == 0.0f) dq2 += Qp.col(k).template cast<double>().squaredNorm();
+    else dq2 += (W0.col(col) - Qp.col(k)).template cast<double>().squaredNorm();
+  }
   res.loss = sum_e2 - res.damp * dq2;
-  res.weight.codes = std::move(codes);
+  res.Q.resize(N, K);
+  res.weight.codes.resize(N, K);
+  detail::unpermute_to_row_major(Qp, perm, res.Q);
+  detail::unpermute_to_row_major(Cp, perm, res.weight.codes);
   res.weight.params = std::move(P);
-  res.Q = std::move(Q);
   res.perm = perm;
   res.g_idx.resize(std::size_t(K));
   for (Index k = 0; k < K; ++k) {
