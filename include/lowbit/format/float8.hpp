@@ -6,7 +6,8 @@
 //   max   = 1.75 · 2^15 = 57344    (0x7B)     min normal 2^-14, min subnormal 2^-16
 // float8_e3m4    s.eee.mmmm  bias 3   IEEE-style (ml_dtypes' variant): inf 0x70, NaN exp=111,m≠0
 //   max   = 1.9375 · 2^3 = 15.5    (0x6F)     min normal 2^-2, min subnormal 2^-6
-// Encoding (format/minifloat.hpp): one rounding of the exact input; NaN -> 0x7F; overflow and
+// Encoding (format/minifloat.hpp): one rounding of the exact input; NaN -> 0x7F (ml_dtypes
+// keeps the sign, and uses 0x7E for e5m2, 0x78 for e3m4); overflow and
 // ±inf -> ±max under overflow::saturate, the format's NaN/inf under overflow::propagate
 // (e4m3fn: 464 rounds to 448, above 464 is NaN; e5m2: 61440 and above is inf).
 #pragma once

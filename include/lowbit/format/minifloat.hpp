@@ -9,7 +9,8 @@
 //                             e  > 0 : (-1)^s · (2^M + m) · 2^(e-bias-M)
 // The named formats (float8.hpp, float6.hpp, float4.hpp, scale.hpp, half.hpp) are aliases
 // of this template plus the choices below that no spec fixes, taken to match CUDA:
-//   NaN input  -> nan_code (positive; CUDA drops the sign) or +max where there is no NaN
+//   NaN input  -> nan_code (positive; CUDA's float paths drop the sign, its double paths and
+//                 ml_dtypes keep it) or +max where there is no NaN (ml_dtypes gives ∓0)
 //   ±inf input -> ±max (saturate) or the format's rule (propagate, see overflow)
 //   negative input to an unsigned format -> 0 (saturate) or NaN (propagate); -0 -> 0
 //   -0 and values that round to zero keep their sign (0x80 for e4m3fn).
