@@ -13,7 +13,7 @@
 //   index of x: i = a·2^m + b, a < K, b < 2^m
 //   hadamard_transform(X)          each row x ↦ H_n·x / √n        (Y = X·H_nᵀ/√n, QuaRot matmul_hadU)
 //   hadamard_transform(X, true)    each row x ↦ H_nᵀ·x / √n       (the inverse)
-// Cost per row: n·log2(2^m) adds (butterflies) + K·n multiply-adds (H_K stage).
+// Cost per row: n·log2(2^m) adds (butterflies) + K·n adds/subtracts (H_K stage, ±1 entries).
 //
 // A rotation is Q = diag(s)·H_nᵀ/√n with signs s ∈ {±1}ⁿ (all +1: plain Hadamard; random:
 // QuIP#/QuaRot random_hadamard_matrix). Q is orthogonal, and X·Q = hadamard_transform(X·diag(s)),
@@ -159,22 +159,46 @@ void hadamard_transform_inplace(Eigen::MatrixBase<Derived>& x, bool transpose = 
   const Eigen::Index n = x.cols();
   LOWBIT_CHECK(x.rows() > 0 && n > 0, "hadamard_transform: empty input (", x.rows(), " x ", n, ")");
   const hadamard_size f = hadamard_factor(n, "hadamard_transform");
-  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> hk;
+  // H_K as signs, row-major (transposed for the inverse); the K stage is adds and subtracts
+  // of contiguous 2^m-long slices, no GEMM (tiny per-row products would pay threading costs).
+  std::vector<unsigned char> neg;
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> hk;  // for short slices (2^m < 8)
   if (f.k > 1) {
     hk = detail::known_hadamard<T>(f.k);
-    if (transpose) hk.transposeInPlace();
+    if (transpose) hk = hk.transpose().eval();
+    neg.resize(std::size_t(f.k * f.k));
+    for (Eigen::Index a = 0; a < f.k; ++a)
+      for (Eigen::Index c = 0; c < f.k; ++c) neg[std::size_t(a * f.k + c)] = hk(a, c) < T(0);
   }
   const T inv_norm = T(1) / std::sqrt(T(n));
-  std::vector<T> buf(static_cast<std::size_t>(n));
-  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> mixed;
+  std::vector<T> buf(static_cast<std::size_t>(n)), mixed(f.k > 1 ? std::size_t(n) : 0);
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
     for (Eigen::Index j = 0; j < n; ++j) buf[std::size_t(j)] = x(r, j);
     for (Eigen::Index a = 0; a < f.k; ++a) detail::fwht_pow2(buf.data() + a * f.pow2, f.pow2);
     if (f.k > 1) {
       // y[a·2^m + b] = Σ_c H_K(a, c) · z[c·2^m + b]
-      Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> z(buf.data(), f.k, f.pow2);
-      mixed.noalias() = hk * z;
-      z = mixed;
+      const Eigen::Index p = f.pow2;
+      using rm = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      using cv = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+      if (p == 1) {  // n = K: one GEMV (Eigen does not thread GEMV)
+        Eigen::Map<cv>(mixed.data(), f.k).noalias() = hk * Eigen::Map<const cv>(buf.data(), f.k);
+      } else if (p < 8) {  // short slices: coefficient-wise product, never threaded
+        Eigen::Map<rm>(mixed.data(), f.k, p).noalias() = hk.lazyProduct(Eigen::Map<const rm>(buf.data(), f.k, p));
+      } else {
+      for (Eigen::Index a = 0; a < f.k; ++a) {
+        T* y = mixed.data() + a * p;
+        const unsigned char* sg = neg.data() + a * f.k;
+        for (Eigen::Index b = 0; b < p; ++b) y[b] = sg[0] ? -buf[std::size_t(b)] : buf[std::size_t(b)];
+        for (Eigen::Index c = 1; c < f.k; ++c) {
+          const T* z = buf.data() + c * p;
+          if (sg[c])
+            for (Eigen::Index b = 0; b < p; ++b) y[b] -= z[b];
+          else
+            for (Eigen::Index b = 0; b < p; ++b) y[b] += z[b];
+        }
+      }
+      }
+      buf.swap(mixed);
     }
     for (Eigen::Index j = 0; j < n; ++j) x(r, j) = buf[std::size_t(j)] * inv_norm;
   }
