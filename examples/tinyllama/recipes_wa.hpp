@@ -70,7 +70,7 @@ inline constexpr Eigen::Index smooth_sample_rows = 2048;
 
 // SmoothQuant on the FP32 model m: per layer and norm, α is searched (21 candidates 0..1) so
 // that Q_x(X/s)·Q_w(W·s)ᵀ best matches X·Wᵀ on the calibration rows, then s is folded.
-// Returns the mean chosen α (reported in the description by the caller).
+// Returns the mean chosen α over the 2·n_layers searches (for diagnostics).
 template <class XQ, class WQ>
 double smooth(model& m, const std::vector<window>& calibration, const XQ& xq, const WQ& wq) {
   calibration_recorder rec;
