@@ -16,6 +16,12 @@
 // Formats: INT4 asymmetric group 32 (GPTQ/AWQ uint4; 172 = 5·32 + 12: w2's last group is a
 // short tail, tail::partial), MXFP4 (e2m1 + e8m0 block 32, same tail) and NVFP4 (e2m1 + ue4m3
 // block 16 + fp32 tensor scale; 172 = 10·16 + 12, same tail).
+// GCC 12 reports a false -Wuninitialized inside its own AVX-512 intrinsics (avx512fintrin.h,
+// reached through Eigen's GEMM packets) in -O2 sanitizer builds; it must be silenced before
+// Eigen is first included, so this stays the first line of the translation unit.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include "tinyllama/eval.hpp"
 #include "tinyllama/forward.hpp"
 #include "tinyllama/model.hpp"

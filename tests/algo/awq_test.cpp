@@ -1,3 +1,9 @@
+// GCC 12 reports a false -Wuninitialized inside its own AVX-512 intrinsics (avx512fintrin.h,
+// reached through Eigen's GEMM packets) in -O2 sanitizer builds; it must be silenced before
+// Eigen is first included, so this stays the first line of the translation unit.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <lowbit/algo/awq.hpp>
 #include <lowbit/format/float4.hpp>
 #include <lowbit/format/int.hpp>
