@@ -32,8 +32,10 @@ namespace lowbit {
 
 enum class observer_kind { absmax, minmax, rms, percentile, mse };
 
+// The default is min/max: a symmetric mapping uses max(|min|, |max|) = absmax from it, and an
+// asymmetric mapping gets its real range, so one default serves both.
 struct observer {
-  observer_kind kind = observer_kind::absmax;
+  observer_kind kind = observer_kind::minmax;
   float rms_factor = 3.0f;   // rms: k
   float rms_floor = 0.5f;    // rms: range >= rms_floor · absmax
   double percentile = 99.9;  // percentile: p in (0, 100]

@@ -71,7 +71,7 @@ struct quant_options {
   granularity gran = per_tensor();
   mapping map = mapping::symmetric;
   convention conv = convention::lowbit;
-  observer obs = {};              // absmax by default: asymmetric mappings want minmax_observer()
+  observer obs = {};              // min/max by default (= absmax for symmetric mappings)
   mx_scale_rule mx_rule = mx_scale_rule::floor;  // only for an e8m0 scale format
   bool two_level = true;          // tensor scale for narrow float scale formats (NVFP4)
   float fixed_tensor_scale = 0;   // > 0: use this tensor scale instead of amax-derived
