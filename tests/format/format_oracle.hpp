@@ -78,6 +78,12 @@ inline std::uint64_t bits(double d) {
   std::memcpy(&u, &d, 8);
   return u;
 }
+// double -> float without undefined behaviour beyond the float range (±inf there, as IEEE).
+inline float to_float(double d) {
+  if (d > double(FLT_MAX) * (1 + 0x1p-24)) return INFINITY;
+  if (d < -double(FLT_MAX) * (1 + 0x1p-24)) return -INFINITY;
+  return float(d);
+}
 inline float from_half_bits(std::uint16_t h) { return float(Eigen::numext::bit_cast<Eigen::half>(h)); }
 inline float from_bf16_bits(std::uint16_t h) { return float(Eigen::numext::bit_cast<Eigen::bfloat16>(h)); }
 
@@ -149,7 +155,9 @@ std::vector<T> boundary_inputs() {
   std::vector<T> out;
   constexpr T inf = std::numeric_limits<T>::infinity();
   for (double p : pts) {
-    const T t = T(p);
+    T t;
+    if constexpr (std::is_same_v<T, float>) t = to_float(p);
+    else t = T(p);
     if (double(t) != p) continue;  // not representable in T (never for float or double)
     out.push_back(t);
     out.push_back(std::nextafter(t, inf));
@@ -176,7 +184,7 @@ inline std::vector<float> random_floats(std::size_t n, double max_value, std::ui
   n = samples(n);
   std::vector<float> out(n);
   for (std::size_t i = 0; i < n; ++i)
-    out[i] = (i & 1) ? float(u(g)) : f32(std::uint32_t(g()));
+    out[i] = (i & 1) ? to_float(u(g)) : f32(std::uint32_t(g()));
   return out;
 }
 

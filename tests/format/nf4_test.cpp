@@ -2,6 +2,8 @@
 // quantiles, recomputed here), and encode against a brute-force nearest search.
 #include <lowbit/format/nf4.hpp>
 
+#include <array>
+
 #include "format_oracle.hpp"
 
 using namespace lowbit;
@@ -10,11 +12,22 @@ using namespace lowbit_test;
 namespace {
 // Brute force: the code whose value is nearest to x; a tie goes to the lower code; NaN -> 7.
 unsigned nf4_reference(double x) {
+  static const std::array<double, 16> v = [] {
+    std::array<double, 16> t{};
+    for (int k = 0; k < 16; ++k) t[std::size_t(k)] = nf4::value(k);
+    return t;
+  }();
   if (std::isnan(x)) return 7;
   x = std::min(std::max(x, -2.0), 2.0);  // keeps the nearest code; avoids inf - inf ties
   unsigned best = 0;
-  for (unsigned k = 1; k < 16; ++k)
-    if (std::fabs(x - double(nf4::value(int(k)))) < std::fabs(x - double(nf4::value(int(best))))) best = k;
+  double best_d = std::fabs(x - v[0]);
+  for (unsigned k = 1; k < 16; ++k) {
+    const double d = std::fabs(x - v[k]);
+    if (d < best_d) {
+      best = k;
+      best_d = d;
+    }
+  }
   return best;
 }
 

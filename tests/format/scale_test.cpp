@@ -240,7 +240,7 @@ TEST_CASE("format/scale: ue4m3 negative, NaN and infinite inputs follow the docu
   for (double neg : {-1.0, -1e-30, -448.0, -1e300, -double(INFINITY)}) {
     CHECK(encode<float8_ue4m3>(neg) == 0x00);                                  // saturate: 0
     CHECK(encode<float8_ue4m3, round_nearest_even, prop>(neg) == 0x7F);        // propagate: NaN
-    CHECK(encode<float8_ue4m3, round_up, prop>(float(neg)) == 0x7F);
+    CHECK(encode<float8_ue4m3, round_up, prop>(to_float(neg)) == 0x7F);
   }
   CHECK(encode<float8_ue4m3>(-0.0f) == 0x00);
   CHECK(encode<float8_ue4m3, round_nearest_even, prop>(-0.0f) == 0x00);

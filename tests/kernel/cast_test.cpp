@@ -42,7 +42,7 @@ mismatches array_vs_scalar(const std::vector<T>& xs) {
   for (std::size_t i = 0; i < xs.size(); ++i) {
     const unsigned want = lowbit::encode<F, R, Ov>(xs[i]);
     if (out[i] != want)
-      m.add("element " + std::to_string(i) + " input " + show(float(xs[i])) + ": array " + hex(out[i]) + ", scalar " + hex(want));
+      m.add("element " + std::to_string(i) + " input " + show(double(xs[i])) + ": array " + hex(out[i]) + ", scalar " + hex(want));
   }
   if (out[xs.size()] != 0xA5) m.add("wrote past the end");
   return m;
