@@ -18,6 +18,7 @@
 //                    call, what an MX GEMM consumes)
 //   nvfp4-w4a4       e2m1 + ue4m3 block 16 + fp32 tensor scale on W (amax/(448·6) of W) and on X
 //                    (tensor scale from the calibrated per-linear absmax, static as deployed)
+//   w4a16-rtn-g32-gemm  w4a16-rtn-g32 run on packed codes through kernel/gemm_w4 (the deployed path)
 //   w8a16-rtn-pc     int8 symmetric per channel (the 8-bit member of the RTN family)
 //   w4a16-{rtn,gptq,awq}-{pc,g32}  uint4 asymmetric, GPTQ convention (scale (max−min)/15,
 //                    integer zero): RTN = min/max per row or group; GPTQ = act-order, 1% damping,
@@ -61,6 +62,7 @@
 #include <lowbit/format/float4.hpp>
 #include <lowbit/format/int.hpp>
 #include <lowbit/format/scale.hpp>
+#include <lowbit/kernel/gemm_w4.hpp>
 #include <lowbit/quantize/presets.hpp>
 #include <lowbit/quantize/quantizer.hpp>
 
@@ -336,6 +338,29 @@ prepared rtn_recipe(const recipe_context& ctx, Eigen::Index group) {
   return p;
 }
 
+// w4a16-rtn-g32 on 4-bit codes: every transformer linear runs through lowbit::gemm_w4 (packed
+// uint4 codes, fp32 scales, integer zeros, dequantized in registers); cls stays FP32. The model
+// keeps the dequantized weights too, so the fake-quantized row is the oracle for this one.
+inline prepared w4_rtn_g32_gemm(const recipe_context& ctx) {
+  prepared p = fp32_recipe(ctx);  // FP32 copy, FP32 KV cache
+  const auto q = wo_detail::asym_weight_quantizer<lowbit::uint4>(32);
+  auto packed = std::make_shared<std::map<linear_site, lowbit::w4_weights>>();
+  weight_storage st;
+  for (const linear_site& s : transformer_linears(p.m.cfg)) {
+    matrix& w = weight(p.m, s);
+    const auto qw = q.quantize(w);
+    packed->emplace(s, lowbit::w4_weights(qw));
+    w = q.dequantize(qw);
+    st.add(q, qw.params);
+  }
+  p.weight_bits = st.bits_per_param();
+  p.h.linear = [packed](const linear_site& s, const matrix& x, const matrix& w) -> matrix {
+    if (s.kind == linear_kind::cls) return x * w.transpose();
+    return lowbit::gemm_w4(x, packed->at(s));
+  };
+  return p;
+}
+
 inline prepared w8_rtn_pc(const recipe_context& ctx) {
   prepared p = fp32_recipe(ctx);  // FP32 copy, FP32 KV cache
   p.weight_bits = fake_quantize_weights(p.m, wo_detail::sym_channel_quantizer<lowbit::int8>());
@@ -409,6 +434,8 @@ inline std::vector<recipe> weight_only_recipes() {
       {"w4a16-rtn-pc", "uint4 asymmetric per-channel RTN weights", [](auto& c) { return rtn_recipe<uint4>(c, 0); }},
       {"w4a16-rtn-g32", "uint4 asymmetric g32 RTN weights (w2: 5x32 + 12)",
        [](auto& c) { return rtn_recipe<uint4>(c, 32); }},
+      {"w4a16-rtn-g32-gemm", "w4a16-rtn-g32 with every linear through gemm_w4 on packed uint4 codes",
+       w4_rtn_g32_gemm},
       {"w4a16-gptq-pc", "uint4 per-channel GPTQ (act order, sequential layers)",
        [](auto& c) { return gptq_recipe<uint4>(c, 0); }},
       {"w4a16-gptq-g32", "uint4 g32 GPTQ (act order, sequential layers)",

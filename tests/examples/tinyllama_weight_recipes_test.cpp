@@ -65,7 +65,7 @@ double ppl(const tl::prepared& p) { return tl::perplexity(p.m, data().eval, p.h)
 const std::map<std::string, double>& ppls() {
   static const std::map<std::string, double> m = [] {
     std::map<std::string, double> r;
-    for (const char* n : {"fp32", "w8a16-rtn-pc", "w4a16-rtn-g32", "w4a16-gptq-g32", "kivi4", "kivi2", "w4a4-rtn",
+    for (const char* n : {"fp32", "w8a16-rtn-pc", "w4a16-rtn-g32", "w4a16-gptq-g32", "w4a16-rtn-g32-gemm", "kivi4", "kivi2", "w4a4-rtn",
                           "w4a4-had-rtn"})
       r[n] = ppl(prepare(n));
     return r;
@@ -174,4 +174,14 @@ TEST_CASE("examples/tinyllama_weight_recipes: KIVI attention with a kv_cache equ
   CHECK((fp.bottomRows(70) - whole.bottomRows(70)).cwiseAbs().maxCoeff() > 1e-3f);
   // the first R = 64 tokens see only full-precision keys (the residual) and values
   CHECK((fp.topRows(64) - whole.topRows(64)).cwiseAbs().maxCoeff() < 1e-4f);
+}
+
+TEST_CASE("examples/tinyllama_weight_recipes: the gemm_w4 row equals the fake-quantized row") {
+  // Same codes and scales; only the fp32 accumulation order differs.
+  const tl::prepared& real = prepare("w4a16-rtn-g32-gemm");
+  const tl::prepared& fake = prepare("w4a16-rtn-g32");
+  CHECK(real.weight_bits == fake.weight_bits);
+  for (const tl::linear_site& s : tl::transformer_linears(real.m.cfg)) CHECK(tl::weight(real.m, s) == tl::weight(fake.m, s));
+  CHECK(ppls().at("w4a16-rtn-g32-gemm") == doctest::Approx(ppls().at("w4a16-rtn-g32")).epsilon(1e-4));
+  CHECK(ppls().at("w4a16-rtn-g32-gemm") != doctest::Approx(ppls().at("fp32")).epsilon(1e-3));
 }
