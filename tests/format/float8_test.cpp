@@ -110,6 +110,8 @@ TEST_CASE("format/float8: the overflow boundary is decided after rounding") {
   CHECK(encode<float8_e4m3fn, round_half_away>(464.0f) == 0x7E);
   CHECK(encode<float8_e4m3fn, round_toward_zero, prop>(479.9f) == 0x7E);
   CHECK(encode<float8_e4m3fn, round_toward_zero, prop>(480.0f) == 0x7F);
+  CHECK(encode<float8_e4m3fn, round_toward_zero, prop>(500.0f) == 0x7F);  // traits.hpp example
+  CHECK(encode<float8_e4m3fn, round_toward_zero>(500.0f) == 0x7E);
   CHECK(encode<float8_e4m3fn, round_up, prop>(448.1f) == 0x7F);
   CHECK(encode<float8_e4m3fn, round_up, prop>(-448.1f) == 0xFE);  // toward +inf: -448
   // e5m2: 57344 | 65536 -> midpoint 61440; 0x7B is odd, so the tie goes up to inf.

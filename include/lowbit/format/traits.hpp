@@ -32,6 +32,9 @@ enum class format_kind { integer, minifloat, power_of_two, codebook };
 //   propagate : the format's own rule — ±inf where it has inf (e5m2, e3m4, fp16, bf16), NaN
 //               where it has only NaN (e4m3fn, ue4m3, e8m0), ±max where it has neither
 //               (fp6, fp4, integers). Matches CUDA __NV_NOSAT and ml_dtypes' default cast.
+//               "Beyond max after rounding" holds for every rounding direction, as in
+//               ml_dtypes' truncating cast: toward zero, 500 -> 480 > 448 is e4m3fn NaN
+//               (IEEE 754 would give 448; saturate does).
 enum class overflow { saturate, propagate };
 
 template <class F, class = void>
