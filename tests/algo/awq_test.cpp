@@ -19,19 +19,13 @@
 
 #include <doctest/doctest.h>
 
+#include "support/random.hpp"
+
 using namespace lowbit;
+using namespace lowbit_test;
 using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace {
-
-Mat randn(Eigen::Index r, Eigen::Index c, unsigned seed, float scale = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> n(0.0f, scale);
-  Mat m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = n(g);
-  return m;
-}
 
 // Activations with a few salient channels (what AWQ exploits).
 Mat salient_acts(Eigen::Index T, Eigen::Index K, unsigned seed) {

@@ -8,20 +8,16 @@
 
 #include <doctest/doctest.h>
 
+#include "support/compare.hpp"
+#include "support/error_of.hpp"
+#include "support/random.hpp"
+
 using namespace lowbit;
+using namespace lowbit_test;
 using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace {
-MatD random_d(Eigen::Index r, Eigen::Index c, unsigned seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<double> n(0.0, 1.0);
-  MatD m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = n(g);
-  return m;
-}
-
 // Sylvester S_{2^m} by the recursion S_2k = [[S, S], [S, -S]] (independent of the library's
 // popcount formula and butterflies).
 MatD sylvester(Eigen::Index n) {
@@ -42,22 +38,6 @@ MatD kron(const MatD& a, const MatD& b) {
   return k;
 }
 
-double max_rel(const MatD& a, const MatD& b) { return (a - b).cwiseAbs().maxCoeff() / std::max(1e-300, b.cwiseAbs().maxCoeff()); }
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const lowbit::error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-double sqnr_db(const MatF& ref, const MatF& approx) {
-  const double s = ref.cast<double>().squaredNorm(), e = (ref - approx).cast<double>().squaredNorm();
-  return 10.0 * std::log10(s / e);
-}
 }  // namespace
 
 TEST_CASE("algo/hadamard: every stored matrix is +-1 with H.H^T = n.I exactly") {
@@ -112,7 +92,7 @@ TEST_CASE("algo/hadamard: fast transform equals the explicit Kronecker product /
     CAPTURE(n);
     const hadamard_size f = hadamard_factor(n);
     const MatD h = kron(detail::known_hadamard<double>(f.k), sylvester(f.pow2));
-    const MatD x = random_d(5, n, unsigned(n));
+    const MatD x = randn<double>(5, n, unsigned(n));
     // each row x -> H.x / sqrt(n)   <=>   Y = X.H^T / sqrt(n)
     CHECK(max_rel(hadamard_transform(x), x * h.transpose() / std::sqrt(double(n))) < 1e-13);
     CHECK(max_rel(hadamard_transform(x, true), x * h / std::sqrt(double(n))) < 1e-13);
@@ -132,7 +112,7 @@ TEST_CASE("algo/hadamard: closed forms: a unit vector spreads evenly, a constant
   CHECK(y(1, 0) == 8.0f);  // sqrt(64) exactly; every other entry exactly 0
   CHECK(y.rightCols(n - 1).cwiseAbs().maxCoeff() == 0.0f);
   // float32 agrees with float64 to float round-off
-  const MatD x = random_d(3, 172, 7);
+  const MatD x = randn<double>(3, 172, 7);
   const MatF yf = hadamard_transform(MatF(x.cast<float>()));
   CHECK(max_rel(yf.cast<double>(), hadamard_transform(x)) < 1e-5);
 }
@@ -148,7 +128,7 @@ TEST_CASE("algo/hadamard: rotation Q = diag(s).H^T/sqrt(n) is orthogonal; apply 
     MatD expect = hadamard_matrix<double>(n).transpose() / std::sqrt(double(n));
     for (Eigen::Index i = 0; i < n; ++i) expect.row(i) *= r.signs()(i);
     CHECK(max_rel(q, expect) < 1e-15);
-    const MatD x = random_d(7, n, 3);
+    const MatD x = randn<double>(7, n, 3);
     CHECK(max_rel(r.apply(x), x * q) < 1e-13);
     CHECK(max_rel(r.apply_inverse(x), x * q.transpose()) < 1e-13);
     CHECK(max_rel(r.apply_inverse(r.apply(x)), x) < 1e-13);
@@ -163,10 +143,10 @@ TEST_CASE("algo/hadamard: rotation Q = diag(s).H^T/sqrt(n) is orthogonal; apply 
 TEST_CASE("algo/hadamard: offline folding leaves the float64 output unchanged") {
   // x -> RMSNorm(x).gamma -> W1 (hidden x dim) + b1 -> W2 (out x hidden)
   const Eigen::Index T = 9, dim = 40, hidden = 172, out = 12;
-  const MatD x = random_d(T, dim, 11) * 3.0;
-  const MatD w1 = random_d(hidden, dim, 12), w2 = random_d(out, hidden, 13);
-  const Eigen::VectorXd b1 = random_d(hidden, 1, 14).col(0);
-  const Eigen::VectorXd gamma = (random_d(dim, 1, 15).col(0).array().abs() + 0.5).matrix();
+  const MatD x = randn<double>(T, dim, 11) * 3.0;
+  const MatD w1 = randn<double>(hidden, dim, 12), w2 = randn<double>(out, hidden, 13);
+  const Eigen::VectorXd b1 = randn<double>(hidden, 1, 14).col(0);
+  const Eigen::VectorXd gamma = (randn<double>(dim, 1, 15).col(0).array().abs() + 0.5).matrix();
   auto rmsnorm = [](const MatD& v) {
     MatD r = v;
     for (Eigen::Index i = 0; i < v.rows(); ++i) r.row(i) /= std::sqrt(v.row(i).squaredNorm() / double(v.cols()) + 1e-5);
@@ -194,8 +174,8 @@ TEST_CASE("algo/hadamard: offline folding leaves the float64 output unchanged") 
   CHECK(max_rel(q2.fold_into_output(w1), q2.matrix().transpose() * w1) < 1e-13);
 
   // LayerNorm bias: b' = b + W.beta
-  const Eigen::VectorXd beta = random_d(dim, 1, 16).col(0);
-  const MatD n0 = random_d(3, dim, 17);
+  const Eigen::VectorXd beta = randn<double>(dim, 1, 16).col(0);
+  const MatD n0 = randn<double>(3, dim, 17);
   const MatD lhs = ((n0.rowwise() + beta.transpose()) * w1.transpose()).rowwise() + b1.transpose();
   const MatD rhs = (n0 * w1.transpose()).rowwise() + fuse_norm_bias_into_linear(w1, b1, beta).transpose();
   CHECK(max_rel(lhs, rhs) < 1e-13);
@@ -204,7 +184,7 @@ TEST_CASE("algo/hadamard: offline folding leaves the float64 output unchanged") 
 TEST_CASE("algo/hadamard: rotation spreads an outlier channel, int4 per-token error drops") {
   // Activations with one channel 50x larger: per-token int4 absmax wastes the grid on it.
   const Eigen::Index T = 64, K = 172;
-  MatD x = random_d(T, K, 21);
+  MatD x = randn<double>(T, K, 21);
   x.col(17) *= 50.0;
   const MatF xf = x.cast<float>();
   quantizer<int4> q({per_token()});
@@ -219,7 +199,7 @@ TEST_CASE("algo/hadamard: rotation spreads an outlier channel, int4 per-token er
 
 TEST_CASE("algo/hadamard: per-head transform is block-diagonal; bad head layouts are errors") {
   const Eigen::Index heads = 3, d = 12;
-  const MatD x = random_d(4, heads * d, 31);
+  const MatD x = randn<double>(4, heads * d, 31);
   MatD y = x;
   hadamard_transform_heads_inplace(y, heads, d);
   MatD bd = MatD::Zero(heads * d, heads * d);
@@ -228,16 +208,16 @@ TEST_CASE("algo/hadamard: per-head transform is block-diagonal; bad head layouts
   hadamard_transform_heads_inplace(y, heads, d, true);
   CHECK(max_rel(y, x) < 1e-14);
 
-  MatD z = random_d(2, 48, 1);
+  MatD z = randn<double>(2, 48, 1);
   CHECK(error_of([&] { hadamard_transform_heads_inplace(z, 5, 8); }).find("expected num_heads (5) x head_dim (8) = 40") !=
         std::string::npos);
-  MatD z6 = random_d(2, 36, 1);
+  MatD z6 = randn<double>(2, 36, 1);
   CHECK(error_of([&] { hadamard_transform_heads_inplace(z6, 6, 6); }).find("no Hadamard matrix of size 6") != std::string::npos);
   CHECK(error_of([&] { hadamard_transform_heads_inplace(z6, 0, 6); }).find("must be > 0") != std::string::npos);
 }
 
 TEST_CASE("algo/hadamard: bad input") {
-  MatD x = random_d(2, 100, 1);
+  MatD x = randn<double>(2, 100, 1);
   CHECK(error_of([&] { hadamard_transform(x); }).find("hadamard_transform: no Hadamard matrix of size 100") != std::string::npos);
   MatD empty(0, 8);
   CHECK(error_of([&] { hadamard_transform(empty); }).find("empty input") != std::string::npos);
@@ -245,9 +225,9 @@ TEST_CASE("algo/hadamard: bad input") {
   s(3) = 0.5;
   CHECK(error_of([&] { hadamard_rotation r(s); }).find("sign 3 is 0.5") != std::string::npos);
   const hadamard_rotation r(16);
-  CHECK(error_of([&] { r.apply(random_d(2, 8, 1)); }).find("input has 8 columns, rotation size is 16") != std::string::npos);
-  CHECK(error_of([&] { r.fold_into_output(random_d(8, 16, 1)); }).find("weight has 8 output rows") != std::string::npos);
+  CHECK(error_of([&] { r.apply(randn<double>(2, 8, 1)); }).find("input has 8 columns, rotation size is 16") != std::string::npos);
+  CHECK(error_of([&] { r.fold_into_output(randn<double>(8, 16, 1)); }).find("weight has 8 output rows") != std::string::npos);
   CHECK(error_of([&] { hadamard_rotation::random(6, 1); }).find("no Hadamard matrix of size 6") != std::string::npos);
-  CHECK(error_of([&] { fuse_norm_into_linear(random_d(4, 16, 1), Eigen::VectorXd::Ones(8)); }).find("norm weight has 8") !=
+  CHECK(error_of([&] { fuse_norm_into_linear(randn<double>(4, 16, 1), Eigen::VectorXd::Ones(8)); }).find("norm weight has 8") !=
         std::string::npos);
 }

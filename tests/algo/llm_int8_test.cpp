@@ -6,28 +6,15 @@
 
 #include <doctest/doctest.h>
 
+#include "support/error_of.hpp"
+#include "support/random.hpp"
+
 using namespace lowbit;
+using namespace lowbit_test;
 using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace {
-MatF random_f(Eigen::Index r, Eigen::Index c, unsigned seed, float sd = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> n(0.0f, sd);
-  MatF m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = n(g);
-  return m;
-}
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const lowbit::error& e) {
-    return e.what();
-  }
-  return "";
-}
 double rel_err(const MatF& a, const MatD& ref) { return (a.cast<double>() - ref).norm() / ref.norm(); }
 
 // Independent reimplementation of bitsandbytes' default-backend ops (int8_vectorwise_quant,
@@ -71,7 +58,7 @@ bnb_ref bnb(const MatF& a, const MatF& w, double thr) {
 
 // Activations with a few large-magnitude feature dimensions (the emergent outliers of the paper).
 MatF with_outlier_features(Eigen::Index T, Eigen::Index K, unsigned seed) {
-  MatF x = random_f(T, K, seed);
+  MatF x = randn(T, K, seed);
   for (Eigen::Index k : {5, 21, 50}) x.col(k) *= 25.0f;
   return x;
 }
@@ -89,7 +76,7 @@ TEST_CASE("algo/llm_int8: outlier columns are those with any |x| >= threshold") 
 }
 
 TEST_CASE("algo/llm_int8: matches an independent float64 bitsandbytes reimplementation") {
-  const MatF x = with_outlier_features(24, 64, 1), w = random_f(40, 64, 2, 0.05f);
+  const MatF x = with_outlier_features(24, 64, 1), w = randn(40, 64, 2, 0.05f);
   for (float thr : {0.0f, 6.0f, 20.0f}) {
     CAPTURE(thr);
     const llm_int8_result r = llm_int8_matmul(x, w, Eigen::VectorXf(), {thr});
@@ -104,7 +91,7 @@ TEST_CASE("algo/llm_int8: matches an independent float64 bitsandbytes reimplemen
 }
 
 TEST_CASE("algo/llm_int8: int8 part is the exact integer product, outlier part the float product") {
-  const MatF x = with_outlier_features(16, 64, 3), w = random_f(8, 64, 4);
+  const MatF x = with_outlier_features(16, 64, 3), w = randn(8, 64, 4);
   const llm_int8_result r = llm_int8_matmul(x, w);
   REQUIRE(r.outlier_cols.size() == 3);
   const quantizer<int8> wq({per_channel(0)});
@@ -137,7 +124,7 @@ TEST_CASE("algo/llm_int8: int8 part is the exact integer product, outlier part t
 }
 
 TEST_CASE("algo/llm_int8: every column an outlier gives the float product") {
-  const MatF x = random_f(6, 32, 5), w = random_f(10, 32, 6);
+  const MatF x = randn(6, 32, 5), w = randn(10, 32, 6);
   Eigen::VectorXf bias(10);
   for (int i = 0; i < 10; ++i) bias(i) = float(i) - 4.5f;
   const float tiny = 1e-30f;  // every column has an entry >= tiny
@@ -156,7 +143,7 @@ TEST_CASE("algo/llm_int8: every column an outlier gives the float product") {
 }
 
 TEST_CASE("algo/llm_int8: threshold 0 and +inf are pure vector-wise int8; decomposition beats it on outlier features") {
-  const MatF x = with_outlier_features(64, 128, 7), w = random_f(48, 128, 8, 0.05f);
+  const MatF x = with_outlier_features(64, 128, 7), w = randn(48, 128, 8, 0.05f);
   const llm_int8_result none = llm_int8_matmul(x, w, Eigen::VectorXf(), {0.0f});
   const llm_int8_result inf = llm_int8_matmul(x, w, Eigen::VectorXf(), {INFINITY});
   CHECK(none.out == inf.out);
@@ -175,8 +162,8 @@ TEST_CASE("algo/llm_int8: threshold 0 and +inf are pure vector-wise int8; decomp
 }
 
 TEST_CASE("algo/llm_int8: bad input") {
-  const MatF x = random_f(4, 16, 1), w = random_f(3, 16, 2);
-  CHECK(error_of([&] { llm_int8_matmul(x, random_f(3, 15, 2)); }).find("activations have 16 columns, weight has 15") !=
+  const MatF x = randn(4, 16, 1), w = randn(3, 16, 2);
+  CHECK(error_of([&] { llm_int8_matmul(x, randn(3, 15, 2)); }).find("activations have 16 columns, weight has 15") !=
         std::string::npos);
   CHECK(error_of([&] { llm_int8_matmul(x, w, Eigen::VectorXf(), {-1.0f}); }).find("threshold must be >= 0") !=
         std::string::npos);

@@ -9,31 +9,16 @@
 
 #include <doctest/doctest.h>
 
+#include "support/compare.hpp"
+#include "support/error_of.hpp"
+#include "support/random.hpp"
+
 using namespace lowbit;
+using namespace lowbit_test;
 using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace {
-MatD random_d(Eigen::Index r, Eigen::Index c, unsigned seed, double sd = 1.0) {
-  std::mt19937 g(seed);
-  std::normal_distribution<double> n(0.0, sd);
-  MatD m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = n(g);
-  return m;
-}
-double max_rel(const MatD& a, const MatD& b) { return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff(); }
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const lowbit::error& e) {
-    return e.what();
-  }
-  return "";
-}
-double sqnr_db(const MatD& ref, const MatD& approx) { return 10.0 * std::log10(ref.squaredNorm() / (ref - approx).squaredNorm()); }
-
 // Causal GQA attention in float64, straight from the definition. Returns the probabilities of
 // every head stacked (Hq blocks of T × S) and, optionally, per-(query, head) log-sum-exp.
 // key_bias (S × Hq) is added to head h's scores of key j.
@@ -85,7 +70,7 @@ MatD rope(const MatD& x, Eigen::Index heads, Eigen::Index d) {
 }  // namespace
 
 TEST_CASE("algo/meanshift: channel_mean is the float64 mean over all batches") {
-  const MatD a = random_d(10, 5, 1), b = random_d(6, 5, 2, 3.0);
+  const MatD a = randn<double>(10, 5, 1), b = randn<double>(6, 5, 2, 3.0);
   channel_mean m;
   m.update(a);
   m.update(b.cast<float>());
@@ -93,7 +78,7 @@ TEST_CASE("algo/meanshift: channel_mean is the float64 mean over all batches") {
   ab << a, b.cast<float>().cast<double>();
   CHECK(m.rows() == 16);
   CHECK((m.value() - ab.colwise().mean().transpose()).cwiseAbs().maxCoeff() < 1e-15);
-  CHECK(error_of([&] { m.update(random_d(1, 4, 3)); }).find("batch has 4 channels, earlier batches had 5") != std::string::npos);
+  CHECK(error_of([&] { m.update(randn<double>(1, 4, 3)); }).find("batch has 4 channels, earlier batches had 5") != std::string::npos);
   CHECK(error_of([&] { channel_mean().value(); }).find("no rows seen") != std::string::npos);
   MatD bad = a;
   bad(2, 3) = INFINITY;
@@ -102,10 +87,10 @@ TEST_CASE("algo/meanshift: channel_mean is the float64 mean over all batches") {
 
 TEST_CASE("algo/meanshift: folding the input mean into the bias is exact in float64") {
   const Eigen::Index T = 20, C = 32, N = 24;
-  MatD x = random_d(T, C, 5);
+  MatD x = randn<double>(T, C, 5);
   for (Eigen::Index j = 0; j < C; ++j) x.col(j).array() += 10.0 * std::sin(double(j));  // channel offsets
-  const MatD w = random_d(N, C, 6);
-  const Eigen::VectorXd b = random_d(N, 1, 7).col(0), mu = channel_mean_of(x);
+  const MatD w = randn<double>(N, C, 6);
+  const Eigen::VectorXd b = randn<double>(N, 1, 7).col(0), mu = channel_mean_of(x);
   const MatD ref = (x * w.transpose()).rowwise() + b.transpose();
   const MatD shifted = (meanshift_apply(x, mu) * w.transpose()).rowwise() + meanshift_fold_bias(w, b, mu).transpose();
   CHECK(max_rel(shifted, ref) < 1e-14);
@@ -118,15 +103,15 @@ TEST_CASE("algo/meanshift: folding the input mean into the bias is exact in floa
   CHECK(meanshift_apply(x, zero) == x);
   CHECK(meanshift_fold_bias(w, b, zero) == b);
   // LayerNorm bias: beta' = beta - mu emits x - mu
-  const Eigen::VectorXd beta = random_d(C, 1, 8).col(0);
+  const Eigen::VectorXd beta = randn<double>(C, 1, 8).col(0);
   CHECK((meanshift_fold_norm_bias(beta, mu) - (beta - mu)).cwiseAbs().maxCoeff() == 0.0);
 }
 
 TEST_CASE("algo/meanshift: removing channel offsets improves symmetric FP8 and int8 output SQNR") {
   const Eigen::Index T = 64, C = 64, N = 32;
-  MatD x = random_d(T, C, 9);
+  MatD x = randn<double>(T, C, 9);
   for (Eigen::Index j = 0; j < C; ++j) x.col(j).array() += (j % 4 == 0 ? 12.0 : 1.0);  // skewed, as Q/K inputs are
-  const MatD w = random_d(N, C, 10, 0.1);
+  const MatD w = randn<double>(N, C, 10, 0.1);
   const MatD ref = x * w.transpose();
   const Eigen::VectorXd mu = channel_mean_of(x);
   const MatF wq8 = quantizer<float8_e4m3fn>({per_channel(0)}).fake_quantize(w.cast<float>());
@@ -151,11 +136,11 @@ TEST_CASE("algo/meanshift: removing channel offsets improves symmetric FP8 and i
 
 TEST_CASE("algo/meanshift: a K shift after RoPE leaves softmax unchanged (GQA, causal)") {
   const Eigen::Index T = 12, hq = 4, hkv = 2, d = 8;
-  const MatD q = rope(random_d(T, hq * d, 11), hq, d);
-  MatD k = random_d(T, hkv * d, 12);
+  const MatD q = rope(randn<double>(T, hq * d, 11), hq, d);
+  MatD k = randn<double>(T, hkv * d, 12);
   for (Eigen::Index j = 0; j < k.cols(); ++j) k.col(j).array() += 3.0 * std::cos(double(j));
   k = rope(k, hkv, d);
-  const MatD v = random_d(T, hkv * d, 13);
+  const MatD v = randn<double>(T, hkv * d, 13);
   const Eigen::VectorXd mu_k = channel_mean_of(k);
   const attn_out ref = attention(q, k, v, hq, hkv, d);
   const attn_out sh = attention(q, meanshift_apply(k, mu_k), v, hq, hkv, d);
@@ -169,10 +154,10 @@ TEST_CASE("algo/meanshift: a K shift after RoPE leaves softmax unchanged (GQA, c
 
 TEST_CASE("algo/meanshift: K shifted before RoPE and Q shifts are not invariant; the key bias restores Q") {
   const Eigen::Index T = 12, hq = 4, hkv = 2, d = 8;
-  MatD q0 = random_d(T, hq * d, 21), k0 = random_d(T, hkv * d, 22);
+  MatD q0 = randn<double>(T, hq * d, 21), k0 = randn<double>(T, hkv * d, 22);
   for (Eigen::Index j = 0; j < q0.cols(); ++j) q0.col(j).array() += 2.0;
   for (Eigen::Index j = 0; j < k0.cols(); ++j) k0.col(j).array() += 2.0;
-  const MatD v = random_d(T, hkv * d, 23);
+  const MatD v = randn<double>(T, hkv * d, 23);
   const attn_out ref = attention(rope(q0, hq, d), rope(k0, hkv, d), v, hq, hkv, d);
   // K shifted before RoPE (k_proj bias): probabilities change
   const attn_out pre = attention(rope(q0, hq, d), rope(meanshift_apply(k0, channel_mean_of(k0)), hkv, d), v, hq, hkv, d);
@@ -190,11 +175,11 @@ TEST_CASE("algo/meanshift: K shifted before RoPE and Q shifts are not invariant;
 
 TEST_CASE("algo/meanshift: a V shift moves the output by mu_v, folded into the o_proj bias") {
   const Eigen::Index T = 10, hq = 6, hkv = 2, d = 4, N = 7;
-  const MatD q = random_d(T, hq * d, 31), k = random_d(T, hkv * d, 32);
-  MatD v = random_d(T, hkv * d, 33);
+  const MatD q = randn<double>(T, hq * d, 31), k = randn<double>(T, hkv * d, 32);
+  MatD v = randn<double>(T, hkv * d, 33);
   v.array() += 5.0;
-  const MatD wo = random_d(N, hq * d, 34);
-  const Eigen::VectorXd bo = random_d(N, 1, 35).col(0), mu_v = channel_mean_of(v);
+  const MatD wo = randn<double>(N, hq * d, 34);
+  const Eigen::VectorXd bo = randn<double>(N, 1, 35).col(0), mu_v = channel_mean_of(v);
   const MatD ref = (attention(q, k, v, hq, hkv, d).out * wo.transpose()).rowwise() + bo.transpose();
   const Eigen::VectorXd mu_o = expand_kv_heads(mu_v, hq, hkv, d);
   const MatD sh =
@@ -206,7 +191,7 @@ TEST_CASE("algo/meanshift: a V shift moves the output by mu_v, folded into the o
 }
 
 TEST_CASE("algo/meanshift: bad input") {
-  const MatD q = random_d(3, 4 * 8, 1), k = random_d(3, 3 * 8, 2);
+  const MatD q = randn<double>(3, 4 * 8, 1), k = randn<double>(3, 3 * 8, 2);
   // mismatched head counts
   CHECK(error_of([&] { meanshift_key_lse_correction(q, Eigen::VectorXd::Zero(24), 4, 3, 8, 1.0); })
             .find("mismatched head counts: 4 query heads is not a multiple of 3 key/value heads") != std::string::npos);
@@ -221,7 +206,7 @@ TEST_CASE("algo/meanshift: bad input") {
         std::string::npos);
   Eigen::VectorXd nan = Eigen::VectorXd::Zero(32);
   nan(3) = std::nan("");
-  CHECK(error_of([&] { meanshift_fold_bias(random_d(2, 32, 1), nan); }).find("shift contains NaN or Inf") != std::string::npos);
-  CHECK(error_of([&] { meanshift_fold_bias(random_d(2, 32, 1), Eigen::VectorXd::Zero(3), Eigen::VectorXd::Zero(32)); })
+  CHECK(error_of([&] { meanshift_fold_bias(randn<double>(2, 32, 1), nan); }).find("shift contains NaN or Inf") != std::string::npos);
+  CHECK(error_of([&] { meanshift_fold_bias(randn<double>(2, 32, 1), Eigen::VectorXd::Zero(3), Eigen::VectorXd::Zero(32)); })
             .find("bias has 3 entries, the linear has 2 outputs") != std::string::npos);
 }

@@ -9,29 +9,16 @@
 
 #include <doctest/doctest.h>
 
+#include "support/compare.hpp"
+#include "support/error_of.hpp"
+#include "support/random.hpp"
+
 using namespace lowbit;
+using namespace lowbit_test;
 using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace {
-MatD random_d(Eigen::Index r, Eigen::Index c, unsigned seed, double sd = 1.0) {
-  std::mt19937 g(seed);
-  std::normal_distribution<double> n(0.0, sd);
-  MatD m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = n(g);
-  return m;
-}
-double max_rel(const MatD& a, const MatD& b) { return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff(); }
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const lowbit::error& e) {
-    return e.what();
-  }
-  return "";
-}
 MatD rmsnorm(const MatD& v, const Eigen::VectorXd& gamma) {
   MatD r = v;
   for (Eigen::Index i = 0; i < v.rows(); ++i) r.row(i) /= std::sqrt(v.row(i).squaredNorm() / double(v.cols()) + 1e-5);
@@ -40,7 +27,7 @@ MatD rmsnorm(const MatD& v, const Eigen::VectorXd& gamma) {
 }
 // Activations with a few outlier channels, as in LLM residual streams.
 MatD outlier_activations(Eigen::Index T, Eigen::Index K, unsigned seed) {
-  MatD x = random_d(T, K, seed);
+  MatD x = randn<double>(T, K, seed);
   for (Eigen::Index j : {Eigen::Index(3), K / 2, K - 2}) x.col(j) *= 40.0;
   return x;
 }
@@ -83,8 +70,8 @@ TEST_CASE("algo/smoothquant: scales follow smooth.py on a hand-computed example"
 TEST_CASE("algo/smoothquant: folding into RMSNorm/LayerNorm and q/k/v is exact in float64") {
   const Eigen::Index T = 16, K = 48;
   const MatD x = outlier_activations(T, K, 1);
-  const Eigen::VectorXd gamma = (random_d(K, 1, 2).col(0).array().abs() + 0.2).matrix();
-  const std::vector<MatD> qkv{random_d(32, K, 3), random_d(16, K, 4), random_d(16, K, 5)};
+  const Eigen::VectorXd gamma = (randn<double>(K, 1, 2).col(0).array().abs() + 0.2).matrix();
+  const std::vector<MatD> qkv{randn<double>(32, K, 3), randn<double>(16, K, 4), randn<double>(16, K, 5)};
   const MatD xn = rmsnorm(x, gamma);
   const Eigen::VectorXd act = channel_absmax_of(xn);
   for (double alpha : {0.0, 0.3, 0.5, 0.65, 0.85, 1.0}) {
@@ -96,9 +83,9 @@ TEST_CASE("algo/smoothquant: folding into RMSNorm/LayerNorm and q/k/v is exact i
     for (const MatD& w : qkv) CHECK(max_rel(xn2 * smooth_fold_linear(w, s).transpose(), xn * w.transpose()) < 1e-13);
   }
   // LayerNorm: (n.gamma + beta)/s = n.(gamma/s) + beta/s
-  const Eigen::VectorXd beta = random_d(K, 1, 6).col(0);
+  const Eigen::VectorXd beta = randn<double>(K, 1, 6).col(0);
   const Eigen::VectorXd s = smoothquant_scales_for(act, qkv, {0.5});
-  const MatD n = random_d(T, K, 7);
+  const MatD n = randn<double>(T, K, 7);
   MatD ln = n, ln2 = n;
   for (Eigen::Index j = 0; j < K; ++j) {
     ln.col(j) = ln.col(j) * gamma(j) + Eigen::VectorXd::Constant(T, beta(j));
@@ -110,7 +97,7 @@ TEST_CASE("algo/smoothquant: folding into RMSNorm/LayerNorm and q/k/v is exact i
 TEST_CASE("algo/smoothquant: alpha = 0, 1 and 1/2 give the documented limits") {
   const Eigen::Index T = 32, K = 24;
   const MatD x = outlier_activations(T, K, 11);
-  const std::vector<MatD> ws{random_d(8, K, 12), random_d(8, K, 13, 3.0)};
+  const std::vector<MatD> ws{randn<double>(8, K, 12), randn<double>(8, K, 13, 3.0)};
   const Eigen::VectorXd act = channel_absmax_of(x);
   auto col_max = [&](const Eigen::VectorXd& s) {
     Eigen::VectorXd m = Eigen::VectorXd::Zero(K);
@@ -132,7 +119,7 @@ TEST_CASE("algo/smoothquant: alpha = 0, 1 and 1/2 give the documented limits") {
 }
 
 TEST_CASE("algo/smoothquant: channel_absmax is a running max over batches") {
-  const MatD a = random_d(10, 6, 21), b = random_d(7, 6, 22, 4.0);
+  const MatD a = randn<double>(10, 6, 21), b = randn<double>(7, 6, 22, 4.0);
   channel_absmax m;
   m.update(a);
   m.update(b.cast<float>());
@@ -140,7 +127,7 @@ TEST_CASE("algo/smoothquant: channel_absmax is a running max over batches") {
   ab << a, b;
   CHECK(m.rows() == 17);
   CHECK((m.value() - ab.cwiseAbs().colwise().maxCoeff().transpose()).cwiseAbs().maxCoeff() < 1e-6);
-  CHECK(error_of([&] { m.update(random_d(2, 5, 1)); }).find("batch has 5 channels, earlier batches had 6") !=
+  CHECK(error_of([&] { m.update(randn<double>(2, 5, 1)); }).find("batch has 5 channels, earlier batches had 6") !=
         std::string::npos);
   MatD bad = a;
   bad(4, 2) = std::nan("");
@@ -150,7 +137,7 @@ TEST_CASE("algo/smoothquant: channel_absmax is a running max over batches") {
 TEST_CASE("algo/smoothquant: alpha search beats plain int8 and reports the argmin") {
   const Eigen::Index T = 96, K = 64;
   const MatD x = outlier_activations(T, K, 31);
-  const std::vector<MatF> ws{random_d(48, K, 32).cast<float>(), random_d(24, K, 33).cast<float>()};
+  const std::vector<MatF> ws{randn<double>(48, K, 32).cast<float>(), randn<double>(24, K, 33).cast<float>()};
   const quantizer<int8> xq({per_tensor()}), wq({per_channel(0)});
   const Eigen::VectorXd act = channel_absmax_of(x);
   const smoothquant_search_result r = smoothquant_search(x, act, ws, xq, wq);
@@ -221,9 +208,9 @@ TEST_CASE("algo/smoothquant: bad input") {
   CHECK(error_of([&] { smoothquant_scales(act, Eigen::VectorXd::Ones(3)); }).find("4 activation scales but 3 weight scales") !=
         std::string::npos);
   CHECK(error_of([&] { smoothquant_weight_scales(std::vector<MatD>{}); }).find("no linears given") != std::string::npos);
-  CHECK(error_of([&] { smoothquant_weight_scales(std::vector<MatD>{random_d(2, 4, 1), random_d(2, 5, 1)}); })
+  CHECK(error_of([&] { smoothquant_weight_scales(std::vector<MatD>{randn<double>(2, 4, 1), randn<double>(2, 5, 1)}); })
             .find("linear 1 has 5 input channels, linear 0 has 4") != std::string::npos);
-  CHECK(error_of([&] { smooth_fold_linear(random_d(2, 5, 1), wsc); }).find("4 smoothing scales for 5 channels") !=
+  CHECK(error_of([&] { smooth_fold_linear(randn<double>(2, 5, 1), wsc); }).find("4 smoothing scales for 5 channels") !=
         std::string::npos);
   Eigen::VectorXd sz = wsc;
   sz(0) = 0.0;
@@ -231,8 +218,8 @@ TEST_CASE("algo/smoothquant: bad input") {
   const quantizer<int8> q({per_tensor()});
   smoothquant_search_options o;
   o.alphas = {0.5, 2.0};
-  CHECK(error_of([&] { smoothquant_search(random_d(3, 4, 1), act, std::vector<MatD>{random_d(2, 4, 1)}, q, q, o); })
+  CHECK(error_of([&] { smoothquant_search(randn<double>(3, 4, 1), act, std::vector<MatD>{randn<double>(2, 4, 1)}, q, q, o); })
             .find("alpha must be in [0, 1], got 2") != std::string::npos);
-  CHECK(error_of([&] { smoothquant_search(random_d(3, 5, 1), act, std::vector<MatD>{random_d(2, 4, 1)}, q, q); })
+  CHECK(error_of([&] { smoothquant_search(randn<double>(3, 5, 1), act, std::vector<MatD>{randn<double>(2, 4, 1)}, q, q); })
             .find("sample has 5 channels, act_scales has 4") != std::string::npos);
 }

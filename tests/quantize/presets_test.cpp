@@ -5,19 +5,11 @@
 
 #include <doctest/doctest.h>
 
-using namespace lowbit;
-using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+#include "support/random.hpp"
 
-namespace {
-Mat randn(Eigen::Index r, Eigen::Index c, unsigned seed, float sd = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> n(0.0f, sd);
-  Mat m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = n(g);
-  return m;
-}
-}  // namespace
+using namespace lowbit;
+using lowbit_test::randn;
+using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 TEST_CASE("quantize/presets: w8a8 = int8 per-channel weights x per-token activations, exact int32 GEMM") {
   const Mat w = randn(16, 64, 1, 0.05f), x = randn(5, 64, 2);

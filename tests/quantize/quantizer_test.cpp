@@ -4,22 +4,14 @@
 
 #include <doctest/doctest.h>
 
+#include "support/random.hpp"
+
 using namespace lowbit;
+using lowbit_test::randn;
 using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-namespace {
-Mat random_matrix(Eigen::Index r, Eigen::Index c, unsigned seed, float scale = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> n(0.0f, scale);
-  Mat m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = n(g);
-  return m;
-}
-}  // namespace
-
 TEST_CASE("quantize/quantizer: int8 per-channel symmetric error <= scale/2") {
-  const Mat x = random_matrix(7, 33, 1);
+  const Mat x = randn(7, 33, 1);
   quantizer<int8> q({per_channel(0)});
   const qparams p = q.fit(x);
   CHECK(p.scale.rows() == 7);
@@ -32,7 +24,7 @@ TEST_CASE("quantize/quantizer: int8 per-channel symmetric error <= scale/2") {
 }
 
 TEST_CASE("quantize/quantizer: uint4 asymmetric gptq convention, group 8 with short tail") {
-  const Mat x = random_matrix(3, 20, 2);
+  const Mat x = randn(3, 20, 2);
   quantizer<uint4> q({per_group(8), mapping::asymmetric, convention::gptq});
   const auto qx = q.quantize(x);
   CHECK(qx.params.scale.cols() == 3);
@@ -55,7 +47,7 @@ TEST_CASE("quantize/quantizer: mxfp4 scale is 2^(floor(log2 amax) - 2)") {
 }
 
 TEST_CASE("quantize/quantizer: nvfp4 two-level scales") {
-  const Mat x = random_matrix(4, 32, 3, 2.0f);
+  const Mat x = randn(4, 32, 3, 2.0f);
   quantizer<float4_e2m1fn, float8_ue4m3> q({nvfp4_block(16)});
   const qparams p = q.fit(x);
   const float amax = x.cwiseAbs().maxCoeff();
@@ -98,7 +90,7 @@ std::vector<gran_case> granularities() {
 
 // Test data: 7 × 20 with exact zeros, an all-zero row-block, a constant group and a mixed scale.
 Mat property_data(unsigned seed) {
-  Mat x = random_matrix(7, 20, seed);
+  Mat x = randn(7, 20, seed);
   x(0, 3) = 0.0f;
   x(2, 11) = 0.0f;
   x.row(4).setZero();                          // all-zero row
@@ -240,7 +232,7 @@ TEST_CASE("quantize/quantizer: fp16 scale overflow and underflow saturate to fin
 }
 
 TEST_CASE("quantize/quantizer: Map, Ref, blocks and column-major inputs give the row-major codes") {
-  const Mat x = random_matrix(9, 40, 31);
+  const Mat x = randn(9, 40, 31);
   const quantizer<int4> q({per_group(16)});
   const auto ref = q.quantize(x);
   const Eigen::MatrixXf cm = x;  // column-major copy
@@ -443,7 +435,7 @@ TEST_CASE("quantize/quantizer: NVFP4 equals a float64 reimplementation on random
 }
 
 TEST_CASE("quantize/quantizer: every bad input of the issue is a lowbit::error") {
-  const Mat x = random_matrix(4, 8, 9);
+  const Mat x = randn(4, 8, 9);
   const quantizer<int8> q({per_group(4)});
   CHECK_THROWS_AS(q.fit(Mat(0, 8)), lowbit::error);                   // empty
   CHECK_THROWS_AS(q.fit(Mat(4, 0)), lowbit::error);
@@ -456,8 +448,8 @@ TEST_CASE("quantize/quantizer: every bad input of the issue is a lowbit::error")
   bad(2, 3) = NAN;                                                     // NaN in data
   CHECK_THROWS_AS(q.fake_quantize(bad), lowbit::error);
   const qparams p = q.fit(x);                                          // mismatched shapes
-  CHECK_THROWS_AS(q.quantize(random_matrix(4, 12, 1), p), lowbit::error);
-  CHECK_THROWS_AS(q.fake_quantize(random_matrix(5, 8, 1), p), lowbit::error);
+  CHECK_THROWS_AS(q.quantize(randn(4, 12, 1), p), lowbit::error);
+  CHECK_THROWS_AS(q.fake_quantize(randn(5, 8, 1), p), lowbit::error);
   auto qx = q.quantize(x, p);
   qx.params.scale.resize(4, 3);
   CHECK_THROWS_AS(q.dequantize(qx), lowbit::error);
