@@ -213,3 +213,92 @@ TEST_CASE("kernel/gemm_w4: bad input is rejected with a message") {
   const lowbit::quantizer<lowbit::uint4> qk(ko);
   CHECK_THROWS_WITH_AS(lowbit::w4_weights(qk.quantize(randn(4, 64, 3))), doctest::Contains("KIVI"), lowbit::error);
 }
+
+namespace {
+
+// A raw w4_view over random codes / scales (/ zeros), the code buffer sized exactly
+// (N−1)·stride + ceil(K/2) bytes so that a read past the last row's codes is caught under ASan.
+struct raw_w4 {
+  std::vector<std::uint8_t> codes;
+  std::vector<float> scale, zero;
+  lowbit::w4_view v;
+  RowMat wd;  // Ŵ decoded independently: (lut[q] − z)·s·t in float64, rounded once
+
+  raw_w4(Index N, Index K, Index G, Index pad, bool with_zero, float t, const std::array<float, 16>& lut,
+         unsigned seed) {
+    const Index stride = (K + 1) / 2 + pad, ng = (K + G - 1) / G, ss = ng + 1;
+    std::mt19937 g(seed);
+    std::uniform_int_distribution<int> dc(0, 15);
+    std::uniform_real_distribution<float> ds(0.01f, 0.1f);
+    codes.assign(std::size_t((N - 1) * stride + (K + 1) / 2), 0xFF);  // padding 0xFF
+    std::vector<int> q(std::size_t(N * K));
+    for (Index n = 0; n < N; ++n)
+      for (Index k = 0; k < K; ++k) {
+        const int c = dc(g);
+        q[std::size_t(n * K + k)] = c;
+        std::uint8_t& b = codes[std::size_t(n * stride + k / 2)];
+        b = k % 2 == 0 ? std::uint8_t((b & 0xF0) | c) : std::uint8_t((b & 0x0F) | (c << 4));
+      }
+    scale.resize(std::size_t(N * ss));
+    for (auto& s : scale) s = ds(g);
+    if (with_zero) {
+      zero.resize(std::size_t(N * ss));
+      for (auto& z : zero) z = float(dc(g));
+    }
+    v.codes = codes.data();
+    v.rows = N;
+    v.cols = K;
+    v.stride = stride;
+    v.lut = lut;
+    v.scale = scale.data();
+    v.scale_stride = ss;
+    v.group = G;
+    v.zero = with_zero ? zero.data() : nullptr;
+    v.tensor_scale = t;
+    wd.resize(N, K);
+    for (Index n = 0; n < N; ++n)
+      for (Index k = 0; k < K; ++k) {
+        const std::size_t gi = std::size_t(n * ss + k / G);
+        const double z = with_zero ? double(zero[gi]) : 0.0;
+        wd(n, k) = float((double(lut[std::size_t(q[std::size_t(n * K + k)])]) - z) * double(scale[gi]) * double(t));
+      }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("kernel/gemm_w4: the M = 1 GEMV path, every group size that is a multiple of 8") {
+  // K: whole 128-chunks (the last row's last chunk may not read past its codes), a 1-byte
+  // tail, a 7-element tail, less than one chunk. N = 13: three 4-row tiles + one row.
+  const Index N = 13;
+  const auto int4 = lowbit::w4_lut<lowbit::int4>(), uint4 = lowbit::w4_lut<lowbit::uint4>(),
+             e2m1 = lowbit::w4_lut<lowbit::float4_e2m1fn>(), nf4 = lowbit::w4_lut<lowbit::nf4>();
+  unsigned seed = 100;
+  for (Index K : {Index(512), Index(386), Index(391), Index(120)})
+    for (Index G : {Index(8), Index(16), Index(24), Index(48), Index(64), Index(128), Index(256), Index(384)})
+      for (int variant = 0; variant < 4; ++variant) {
+        // 0: int4, 1: uint4 + zero points, 2: e2m1 + tensor scale, padded rows, 3: nf4 + zeros, padded
+        const bool zero = variant == 1 || variant == 3;
+        const Index pad = variant >= 2 ? 5 : 0;
+        const float t = variant == 2 ? 0.375f : 1.0f;
+        const auto& lut = variant == 0 ? int4 : variant == 1 ? uint4 : variant == 2 ? e2m1 : nf4;
+        const raw_w4 w(N, K, G, pad, zero, t, lut, ++seed);
+        const RowMat Xt = randn(K, 3, seed);  // x = column 1 of Xt (stride_col 3)
+        const lowbit::float_view xv{Xt.data() + 1, 1, K, 1, 3};
+        const RowMat X = Xt.col(1).transpose();
+        CAPTURE(K);
+        CAPTURE(G);
+        CAPTURE(variant);
+        for (int threads : {1, 3}) {
+          std::vector<float> y(N + 2, -1.0f);
+          lowbit::gemm_w4(xv, w.v, y.data(), N, {lowbit::kernel_path::best, threads});
+          require_close(y.data(), N, X, w.wd);
+          CHECK(y[N] == -1.0f);
+          CHECK(y[N + 1] == -1.0f);
+        }
+        std::vector<float> y1(N), y3(N);
+        lowbit::gemm_w4(xv, w.v, y1.data(), N, {lowbit::kernel_path::best, 1});
+        lowbit::gemm_w4(xv, w.v, y3.data(), N, {lowbit::kernel_path::best, 3});
+        CHECK(y1 == y3);
+      }
+}

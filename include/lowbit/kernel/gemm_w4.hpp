@@ -351,6 +351,153 @@ inline void gemm_w4_avx512(const float_view& x, const w4_view& w, float* y, Eige
     }
   }
 }
+
+// ---- M = 1 (decode GEMV) path, any G that is a multiple of 8 ----
+// Same 128-element chunks and x order as w4_mode::c128 (lane i holds elements 8i..8i+7, so
+// its 8 weights share one group whenever 8 | G), but the table is the format's own lut,
+// constant for the call, and the group scale is applied per lane once per chunk:
+//   y[n] = t · Σ_c Σ_lanes s_lane · (Σ_p lut[q_p]·x_p − z_lane · xs_lane)
+// with xs_lane = Σ_p x_p (8 elements, precomputed once per call, only with zero points) and
+// s_lane, z_lane the scale/zero of the lane's group (a broadcast when G is a multiple of 128,
+// else a masked load of the chunk's ≤ 16 groups + one vpermps). Nibble decode without
+// widening: loads at byte offsets 0..3 put byte 4i+o in the low byte of lane i, the low nibble
+// is element 8i+2o and a 4-bit shift gives element 8i+2o+1 (vpermps reads index bits 0-3):
+// 4 loads + 4 shifts + 8 vpermps + 9 FMA/mul per 128 weights and row. The next tile's codes
+// are prefetched one chunk at a time.
+constexpr int w4_gemv_nr = 4;  // rows of W per tile
+
+struct w4_gemv_plan {
+  const float* x = nullptr;         // reordered activations, 128 per chunk
+  const float* xs = nullptr;        // lane sums, 16 per chunk (zero points only)
+  const std::int32_t* idx = nullptr;  // non-uniform: lane -> group offset, 16 per chunk
+  const Eigen::Index* g0 = nullptr;   // non-uniform: first group of each chunk
+  const __mmask16* mask = nullptr;    // non-uniform: groups present in each chunk
+  Eigen::Index chunks = 0, cpg = 0;   // uniform: chunks per group
+  Eigen::Index prefetch = 0;          // bytes ahead
+  bool safe_last = true;              // the last chunk may read 3 bytes past the row's codes
+};
+
+// NR rows of W from n0; out[j] = y[n0 + j] over the whole chunks.
+template <int NR, bool Uniform, bool Zero>
+[[gnu::noinline]] inline void w4_gemv_tile(const w4_gemv_plan& p, const w4_view& w, Eigen::Index n0, bool last,
+                                           float* out) {
+  const __m512 lut = _mm512_loadu_ps(w.lut.data());
+  __m512 y[NR];
+  for (int j = 0; j < NR; ++j) y[j] = _mm512_setzero_ps();
+  for (Eigen::Index c = 0; c < p.chunks; ++c) {
+    const float* xc = p.x + 128 * c;
+    Eigen::Index g;
+    __m512i gi = _mm512_setzero_si512();
+    __mmask16 gm = 0;
+    if constexpr (Uniform) {
+      g = c / p.cpg;
+    } else {
+      g = p.g0[c];
+      gi = _mm512_loadu_si512(p.idx + 16 * c);
+      gm = p.mask[c];
+    }
+    // Row N−1's last chunk must not read past the codes: shifts instead of offset loads.
+    const bool shifts = last && c + 1 == p.chunks && !p.safe_last;
+    for (int j = 0; j < NR; ++j) {
+      const std::uint8_t* q = w.codes + (n0 + j) * w.stride + 64 * c;
+      _mm_prefetch(reinterpret_cast<const char*>(q + p.prefetch), _MM_HINT_T0);
+      __m512i v[4];
+      v[0] = _mm512_loadu_si512(q);
+      for (int o = 1; o < 4; ++o) v[o] = shifts ? _mm512_srli_epi32(v[0], 8 * o) : _mm512_loadu_si512(q + o);
+      __m512 a = _mm512_mul_ps(_mm512_permutexvar_ps(v[0], lut), _mm512_loadu_ps(xc));
+      a = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v[0], 4), lut), _mm512_loadu_ps(xc + 16), a);
+      for (int o = 1; o < 4; ++o) {
+        a = _mm512_fmadd_ps(_mm512_permutexvar_ps(v[o], lut), _mm512_loadu_ps(xc + 32 * o), a);
+        a = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v[o], 4), lut), _mm512_loadu_ps(xc + 32 * o + 16), a);
+      }
+      const Eigen::Index si = (n0 + j) * w.scale_stride + g;
+      __m512 s, z;
+      if constexpr (Uniform) {
+        s = _mm512_set1_ps(w.scale[si]);
+        if (Zero) z = _mm512_set1_ps(w.zero[si]);
+      } else {
+        s = _mm512_permutexvar_ps(gi, _mm512_maskz_loadu_ps(gm, w.scale + si));
+        if (Zero) z = _mm512_permutexvar_ps(gi, _mm512_maskz_loadu_ps(gm, w.zero + si));
+      }
+      if constexpr (Zero) a = _mm512_fnmadd_ps(z, _mm512_loadu_ps(p.xs + 16 * c), a);
+      y[j] = _mm512_fmadd_ps(a, s, y[j]);
+    }
+  }
+  for (int j = 0; j < NR; ++j) out[j] = w4_hsum(y[j]) * w.tensor_scale;
+}
+
+template <bool Uniform, bool Zero>
+inline void gemv_w4_avx512_run(const float_view& x, const w4_view& w, float* y, const w4_gemv_plan& p, int nt) {
+  const Eigen::Index N = w.rows, K = w.cols, kp = 128 * p.chunks;
+  const Eigen::Index ntiles = (N + w4_gemv_nr - 1) / w4_gemv_nr;
+  (void)nt;
+  LOWBIT_OMP_PARALLEL_FOR(nt)
+  for (Eigen::Index t = 0; t < ntiles; ++t) {
+    const Eigen::Index n0 = t * w4_gemv_nr;
+    const int nr = int(std::min<Eigen::Index>(w4_gemv_nr, N - n0));
+    float out[w4_gemv_nr];
+    if (nr == w4_gemv_nr) {
+      w4_gemv_tile<w4_gemv_nr, Uniform, Zero>(p, w, n0, n0 + nr == N, out);
+    } else {
+      for (int j = 0; j < nr; ++j) w4_gemv_tile<1, Uniform, Zero>(p, w, n0 + j, n0 + j + 1 == N, out + j);
+    }
+    for (int j = 0; j < nr; ++j) {
+      float acc = out[j];  // the K tail (< one chunk) in scalar code
+      for (Eigen::Index k = kp; k < K; ++k) acc = std::fma(x(0, k), w.value(n0 + j, k), acc);
+      y[n0 + j] = acc;
+    }
+  }
+}
+
+// Y (1 × N) for G a multiple of 8.
+inline void gemv_w4_avx512(const float_view& x, const w4_view& w, float* y, int nt) {
+  const Eigen::Index K = w.cols, G = w.group, chunks = K / 128;
+  std::vector<float> xp(std::size_t(128 * std::max<Eigen::Index>(chunks, 1)));
+  std::vector<float> xs(w.zero ? std::size_t(16 * chunks) : 0);
+  for (Eigen::Index c = 0; c < chunks; ++c)
+    for (Eigen::Index i = 0; i < 16; ++i) {
+      float s = 0.0f;
+      for (Eigen::Index e = 0; e < 8; ++e) {
+        const float v = x(0, 128 * c + 8 * i + e);
+        xp[std::size_t(128 * c + 16 * e + i)] = v;
+        s += v;
+      }
+      if (w.zero) xs[std::size_t(16 * c + i)] = s;
+    }
+  w4_gemv_plan p;
+  p.x = xp.data();
+  p.xs = xs.data();
+  p.chunks = chunks;
+  p.prefetch = w4_gemv_nr * w.stride;
+  p.safe_last = 64 * chunks + 3 <= (K + 1) / 2;
+  const bool uniform = G % 128 == 0;
+  std::vector<std::int32_t> idx;
+  std::vector<Eigen::Index> g0;
+  std::vector<__mmask16> mask;
+  if (uniform) {
+    p.cpg = G / 128;
+  } else {  // lane i of chunk c is in group (128c + 8i) / G
+    idx.resize(std::size_t(16 * chunks));
+    g0.resize(std::size_t(chunks));
+    mask.resize(std::size_t(chunks));
+    for (Eigen::Index c = 0; c < chunks; ++c) {
+      g0[std::size_t(c)] = 128 * c / G;
+      for (Eigen::Index i = 0; i < 16; ++i)
+        idx[std::size_t(16 * c + i)] = std::int32_t((128 * c + 8 * i) / G - g0[std::size_t(c)]);
+      mask[std::size_t(c)] = __mmask16((1u << (idx[std::size_t(16 * c + 15)] + 1)) - 1u);
+    }
+    p.idx = idx.data();
+    p.g0 = g0.data();
+    p.mask = mask.data();
+  }
+  if (uniform) {
+    if (w.zero) gemv_w4_avx512_run<true, true>(x, w, y, p, nt);
+    else gemv_w4_avx512_run<true, false>(x, w, y, p, nt);
+  } else {
+    if (w.zero) gemv_w4_avx512_run<false, true>(x, w, y, p, nt);
+    else gemv_w4_avx512_run<false, false>(x, w, y, p, nt);
+  }
+}
 #endif  // LOWBIT_KERNEL_W4_AVX512
 
 }  // namespace detail
@@ -361,6 +508,7 @@ inline void gemm_w4(const float_view& x, const w4_view& w, float* y, Eigen::Inde
   const int nt = detail::gemm_threads(opt);
 #if defined(LOWBIT_KERNEL_W4_AVX512)
   if (opt.path == kernel_path::best) {
+    if (x.rows == 1 && w.group % 8 == 0) return detail::gemv_w4_avx512(x, w, y, nt);
     if (w.group % 128 == 0) return detail::gemm_w4_avx512<detail::w4_mode::c128>(x, w, y, ldy, nt);
     if (w.group % 32 == 0) return detail::gemm_w4_avx512<detail::w4_mode::c32>(x, w, y, ldy, nt);
     if (w.group == 16) return detail::gemm_w4_avx512<detail::w4_mode::pair>(x, w, y, ldy, nt);
