@@ -14,6 +14,7 @@
 #include <lowbit/format/scale.hpp>
 #include <lowbit/kernel/quantize.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -400,4 +401,121 @@ TEST_CASE("kernel/quantize: quantize_into writes the same codes into caller stor
   CHECK_THROWS_WITH_AS(kernel::quantize_into(quantizer<float8_e4m3fn>({per_tensor()}), bad.data(), 4, 40, 40,
                                              out.data(), 39),
                        doctest::Contains("output stride 39"), lowbit::error);
+}
+
+// ---- simd::encode_quotient and the AVX-512 minifloat encoder ---------------------------------
+
+namespace {
+
+// Every lane of simd::encode_quotient<F>(x, s, r) == lowbit::encode<F>(x / s); r as the kernel
+// passes it (RN(1/s) inside [2^-125, 2^125], NaN outside). Returns the mismatches.
+template <class F, class A = xsimd::default_arch>
+Index quotient_mismatches(const std::vector<float>& xs, float s) {
+  using fb = kernel::simd::fb<A>;
+  constexpr std::size_t N = fb::size;
+  const float r = s >= 0x1p-125f && s <= 0x1p125f ? 1.0f / s : std::numeric_limits<float>::quiet_NaN();
+  Index bad = 0;
+  alignas(64) float in[N];
+  alignas(64) std::int32_t out[N];
+  for (std::size_t k = 0; k < xs.size(); k += N) {
+    for (std::size_t l = 0; l < N; ++l) in[l] = xs[std::min(k + l, xs.size() - 1)];
+    kernel::simd::encode_quotient<F, A>(fb::load_aligned(in), fb(s), fb(r)).store_aligned(out);
+    for (std::size_t l = 0; l < N; ++l) {
+      const unsigned want = unsigned(lowbit::encode<F>(in[l] / s)) & 0xFFu;
+      if ((unsigned(out[l]) & 0xFFu) != want && bad++ == 0)
+        FAIL_CHECK("x=" << in[l] << " s=" << s << ": kernel " << (out[l] & 0xFF) << " scalar " << want);
+    }
+  }
+  return bad;
+}
+
+// Quotients on and around F's rounding midpoints (the values where x·(1/s) and x/s may round
+// to different codes): x = RN(m·s) ± k ulp for every midpoint m, plus random and special x.
+template <class F>
+std::vector<float> quotient_inputs(float s, std::mt19937& g) {
+  std::vector<float> mids;
+  if constexpr (F::kind == format_kind::integer) {
+    for (int c = F::min_int; c < F::max_int; ++c) mids.push_back(float(c) + 0.5f);
+  } else {
+    std::vector<float> v;
+    for (unsigned c = 0; c <= F::magnitude_mask; ++c) {
+      const float d = float(F::decode(typename F::storage(c)));
+      if (std::isfinite(d)) v.push_back(d);
+    }
+    std::sort(v.begin(), v.end());
+    for (std::size_t k = 0; k + 1 < v.size(); ++k) {
+      mids.push_back(0.5f * (v[k] + v[k + 1]));
+      mids.push_back(-0.5f * (v[k] + v[k + 1]));
+    }
+    mids.push_back(float(F::max_value) * 1.01f);
+  }
+  std::vector<float> xs;
+  for (float m : mids) {
+    float x = m * s;
+    for (int k = 0; k < 3; ++k) x = std::nextafter(x, -INFINITY);
+    for (int k = 0; k < 7; ++k, x = std::nextafter(x, INFINITY)) xs.push_back(x);
+  }
+  std::uniform_real_distribution<float> u(-1.2f, 1.2f);
+  for (int k = 0; k < 2000; ++k) xs.push_back(u(g) * s * float(F::max_value));
+  for (int k = 0; k < 500; ++k) xs.push_back(random_finite_bits(g));
+  for (float v : {0.0f, -0.0f, 1e-45f, -1e-45f, 1e-38f, 3.4e38f, -3.4e38f}) xs.push_back(v);
+  return xs;
+}
+
+template <class F>
+void check_quotients() {
+  std::mt19937 g(7);
+  std::vector<float> scales = {1.0f, 0.5f, 3.0f, 1.0f / 3.0f, 0.1f, 7e-3f, 1e-30f, 3e30f, 0x1p-125f, 0x1p-126f,
+                               1e-40f, 0x1p125f, 0x1.8p125f, 2e38f};
+  std::uniform_real_distribution<float> e(-40.0f, 40.0f);
+  for (int k = 0; k < 40; ++k) scales.push_back(std::exp2(e(g)) * (1.0f + float(g() % 1000) / 1000.0f));
+  for (float s : scales) {
+    INFO("s=", s);
+    CHECK(quotient_mismatches<F>(quotient_inputs<F>(s, g), s) == 0);
+#if XSIMD_WITH_AVX2
+    CHECK(quotient_mismatches<F, xsimd::avx2>(quotient_inputs<F>(s, g), s) == 0);
+#endif
+  }
+}
+
+// simd::encode<F> == lowbit::encode<F> on a sweep of float bit patterns (NaN and ±inf included).
+template <class F>
+void check_encoder_sweep() {
+  using A = xsimd::default_arch;
+  using fb = kernel::simd::fb<A>;
+  constexpr std::size_t N = fb::size;
+  alignas(64) float in[N];
+  alignas(64) std::int32_t out[N];
+  Index bad = 0;
+  for (std::uint64_t b = 0; b < (std::uint64_t(1) << 32); b += N * 4099) {
+    for (std::size_t l = 0; l < N; ++l) {
+      std::uint32_t u = std::uint32_t(b + l * 257);
+      if (!F::is_signed) u &= 0x7FFFFFFFu;  // unsigned scale formats only see |x|
+      std::memcpy(&in[l], &u, 4);
+    }
+    kernel::simd::encode<F, A>(fb::load_aligned(in)).store_aligned(out);
+    for (std::size_t l = 0; l < N; ++l)
+      if ((unsigned(out[l]) & 0xFFu) != (unsigned(lowbit::encode<F>(in[l])) & 0xFFu) && bad++ == 0)
+        FAIL_CHECK("x=" << in[l] << ": kernel " << (out[l] & 0xFF) << " scalar "
+                        << (unsigned(lowbit::encode<F>(in[l])) & 0xFFu));
+  }
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("kernel/simd: encode_quotient equals encode(x / s) on every midpoint neighbourhood, any scale") {
+  check_quotients<int8>();
+  check_quotients<int4>();
+  check_quotients<int2>();
+  check_quotients<float8_e4m3fn>();
+  check_quotients<float8_e5m2>();
+  check_quotients<float4_e2m1fn>();
+}
+
+TEST_CASE("kernel/simd: the minifloat encoder equals lowbit::encode on a sweep of all float patterns") {
+  check_encoder_sweep<float8_e4m3fn>();
+  check_encoder_sweep<float8_e5m2>();
+  check_encoder_sweep<float4_e2m1fn>();
+  check_encoder_sweep<float8_ue4m3>();
 }

@@ -42,6 +42,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -211,32 +212,41 @@ void row_block_max(const T* x, Index n, Index bc, std::int32_t* amax) {
   }
 }
 
-// Codes of one row segment x[0..n): block b (width bc) divides by d[b] (multiplies when Mul:
-// d holds exact reciprocals); bc == 1: d per element. Packed: nibbles, `out` at element 0
-// (even), bc even or 1.
+// Codes of one row segment x[0..n): block b (width bc) divides by d[b], through r[b] = 1/d[b]
+// (simd::encode_quotient; Mul: r[b] is exact and x·r[b] == x/d[b]); bc == 1: d, r per element. Packed: nibbles, `out` at element 0
+// (even), bc even or 1. Streamed: full vectors with non-temporal stores. pf (may be null):
+// the segment the caller reads next, prefetched one vector of T ahead per vector encoded.
 template <class A, class F, bool Mul, class T>
-void row_encode(const T* x, Index n, Index bc, const float* d, std::uint8_t* out, bool packed) {
+void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
+                bool streamed, const T* pf) {
   using fb = simd::fb<A>;
   constexpr Index N = Index(fb::size);
-  auto put = [&](const fb& xv, const fb& dv, Index j, Index cnt) {
-    const fb v = Mul ? xv * dv : xv / dv;
-    const simd::ib<A> c = simd::encode<F, A>(v);
-    if (packed) simd::store_nibbles_n<A>(c, out + j / 2, std::size_t(cnt));
-    else if (cnt == N) simd::store_bytes<A>(c, out + j);
-    else simd::store_bytes_n<A>(c, out + j, std::size_t(cnt));
+  auto put = [&](const fb& xv, const fb& dv, const fb& rv, Index j, Index cnt) {
+    simd::ib<A> c;
+    if constexpr (Mul) c = simd::encode<F, A>(xv * rv);
+    else c = simd::encode_quotient<F, A>(xv, dv, rv);
+    if (cnt == N) {
+      if (pf) simd::prefetch(pf + j);
+      if (packed) streamed ? simd::stream_nibbles<A>(c, out + j / 2) : simd::store_nibbles_n<A>(c, out + j / 2, N);
+      else streamed ? simd::stream_bytes<A>(c, out + j) : simd::store_bytes<A>(c, out + j);
+    } else {
+      if (packed) simd::store_nibbles_n<A>(c, out + j / 2, std::size_t(cnt));
+      else simd::store_bytes_n<A>(c, out + j, std::size_t(cnt));
+    }
   };
   if (bc == 1) {
     Index j = 0;
-    for (; j + N <= n; j += N) put(simd::load<A>(x + j), fb::load_unaligned(d + j), j, N);
-    if (j < n) put(simd::load_n<A>(x + j, std::size_t(n - j)), fb::load_unaligned(d + j), j, n - j);
+    for (; j + N <= n; j += N) put(simd::load<A>(x + j), fb::load_unaligned(d + j), fb::load_unaligned(r + j), j, N);
+    if (j < n)  // d, r padded to a multiple of N (with 1)
+      put(simd::load_n<A>(x + j, std::size_t(n - j)), fb::load_unaligned(d + j), fb::load_unaligned(r + j), j, n - j);
     return;
   }
   for (Index b = 0, j0 = 0; j0 < n; ++b, j0 += bc) {
-    const fb dv(d[b]);
+    const fb dv(d[b]), rv(r[b]);
     const Index j1 = std::min(n, j0 + bc);
     Index j = j0;
-    for (; j + N <= j1; j += N) put(simd::load<A>(x + j), dv, j, N);
-    if (j < j1) put(simd::load_n<A>(x + j, std::size_t(j1 - j)), dv, j, j1 - j);
+    for (; j + N <= j1; j += N) put(simd::load<A>(x + j), dv, rv, j, N);
+    if (j < j1) put(simd::load_n<A>(x + j, std::size_t(j1 - j)), dv, rv, j, j1 - j);
   }
 }
 
@@ -261,7 +271,8 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   const granularity& g = p.gran;
   const Index br = g.rows_per_block(rows), bc = g.cols_per_block(cols);
   const Index gr = g.grid_rows(rows), gc = g.grid_cols(cols);
-  (void)nt;
+  // Outputs much larger than L2 are written with streaming stores.
+  const bool streamed = rows * (packed ? (cols + 1) / 2 : cols) >= (Index(4) << 20);
 
   // Two-level scales need the tensor absmax first.
   float t = tensor_scale_of(q, 0.0f);
@@ -273,9 +284,12 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     t = tensor_scale_of(q, bits_to_float(amax));
   }
   p.tensor_scale = t;
-  auto finish = [&](float* eff, Index n) {
-    if (mul)
-      for (Index k = 0; k < n; ++k) eff[k] = 1.0f / eff[k];
+  // rec[k] = 1/eff[k]: exact for e8m0 scales (powers of two); otherwise RN(1/eff) for
+  // simd::encode_quotient, NaN where eff is outside [2^-125, 2^125] (then it divides).
+  auto reciprocals = [&](const float* eff, float* rec, Index n) {
+    for (Index k = 0; k < n; ++k)
+      rec[k] = mul || (eff[k] >= 0x1p-125f && eff[k] <= 0x1p125f) ? 1.0f / eff[k]
+                                                                  : std::numeric_limits<float>::quiet_NaN();
   };
 
   if (gr == 1 && br > 1) {
@@ -292,24 +306,30 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     for (Index k = 0; k < gc; ++k)
       if (amax[std::size_t(k)] >= nonfinite_bits) return false;
     const std::size_t nps = std::size_t(np);
-    std::vector<float> scale(nps), eff(nps);
+    std::vector<float> scale(nps), eff(nps), rec(nps);
     block_scales<A>(q, amax.data(), np, t, scale.data(), eff.data());
     for (Index k = 0; k < gc; ++k) p.scale(0, k) = scale[std::size_t(k)];
-    finish(eff.data(), np);
+    reciprocals(eff.data(), rec.data(), np);
     LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
-    for (Index i = 0; i < rows; ++i)
-      row_encode<A, F, mul>(x + i * ld, cols, bc, eff.data(), out + i * out_ld, packed);
+    for (Index i = 0; i < rows; ++i) {
+      row_encode<A, F, mul>(x + i * ld, cols, bc, eff.data(), rec.data(), out + i * out_ld, packed, streamed,
+                            i + 1 < rows ? x + (i + 1) * ld : nullptr);
+      if (streamed) simd::fence();
+    }
     return true;
   }
 
-  // Panels: br rows × pb column blocks, sized to stay in L2 between the max and the encode pass.
-  const Index budget = Index(128) * 1024 / Index(sizeof(T));
+  // Panels: br rows × pb column blocks, sized to stay in L2 between the max and the encode pass
+  // (1 MiB of input: rows are read as long contiguous segments, which the hardware prefetcher
+  // follows; the next panel is prefetched while this one is encoded).
+  const Index budget = Index(1024) * 1024 / Index(sizeof(T));
   Index pb = bc == 1 ? gc : std::max<Index>(1, budget / (br * bc));
   if (pb > N) pb = pb / N * N;
   pb = std::min(pb, gc);
   const Index npan = (gc + pb - 1) / pb, tasks = gr * npan, pad = round_up(pb, N);
   std::vector<std::int32_t> amax_all(std::size_t(pad) * std::size_t(nt));
-  std::vector<float> scale_all(std::size_t(pad) * std::size_t(nt)), eff_all(std::size_t(pad) * std::size_t(nt));
+  std::vector<float> scale_all(std::size_t(pad) * std::size_t(nt)), eff_all(std::size_t(pad) * std::size_t(nt)),
+      rec_all(std::size_t(pad) * std::size_t(nt));
   std::atomic<bool> bad{false};
   LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1))
   for (Index task = 0; task < tasks; ++task) {
@@ -317,6 +337,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     std::int32_t* amax = amax_all.data() + off;
     float* scale = scale_all.data() + off;
     float* eff = eff_all.data() + off;
+    float* rec = rec_all.data() + off;
     const Index gi = task / npan, b0 = (task % npan) * pb, b1 = std::min(gc, b0 + pb);
     const Index i0 = gi * br, i1 = std::min(rows, i0 + br), c0 = b0 * bc, c1 = std::min(cols, b1 * bc);
     std::fill(amax, amax + pad, 0);
@@ -329,9 +350,16 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     }
     block_scales<A>(q, amax, pad, t, scale, eff);
     for (Index k = 0; k < b1 - b0; ++k) p.scale(gi, b0 + k) = scale[k];
-    finish(eff, pad);
-    for (Index i = i0; i < i1; ++i)
-      row_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff, out + i * out_ld + (packed ? c0 / 2 : c0), packed);
+    reciprocals(eff, rec, pad);
+    // The next task's rows, prefetched row for row while this task is encoded.
+    const Index nt_task = task + 1, ngi = nt_task / npan, nb0 = (nt_task % npan) * pb;
+    const Index ni0 = ngi * br, ni1 = nt_task < tasks ? std::min(rows, ni0 + br) : ni0, nc0 = nb0 * bc;
+    for (Index i = i0; i < i1; ++i) {
+      const Index ni = ni0 + (i - i0);
+      row_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff, rec, out + i * out_ld + (packed ? c0 / 2 : c0),
+                            packed, streamed, ni < ni1 ? x + ni * ld + nc0 : nullptr);
+    }
+    if (streamed) simd::fence();
   }
   return !bad;
 }

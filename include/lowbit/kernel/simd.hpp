@@ -15,6 +15,8 @@
 //   encode_minifloat<F>  RNE, saturating encoder of an 8-bit minifloat (bit-identical to
 //                        lowbit::encode<F, round_nearest_even, overflow::saturate>)
 //   encode_integer<F>    RNE, saturating integer encoder (= lowbit::encode<F>)
+//   encode_quotient<F>   encode<F>(x / s) from the reciprocal r = 1/s, with a certificate
+//                        (division only where it fails: about 1 vector in 100)
 //   decode_minifloat<F> / decode_integer<F>   code -> float, bit-identical to F::decode
 //
 // Minifloat encoding of a float v (E exponent bits, M mantissa bits, bias B):
@@ -24,6 +26,8 @@
 //                 float's own bits; a carry walks into the exponent as it should)
 //   a <  2^(1-B): code = RNE(a · 2^(M−1+B))                   (subnormal grid; exact scaling)
 //   sign bit copied (−0 and values rounding to 0 keep it), NaN -> F::nan_code.
+// The AVX-512 version rounds with one float addition instead (see encode_minifloat; 12
+// instructions instead of 18).
 #pragma once
 
 #include <Eigen/Core>
@@ -31,6 +35,9 @@
 #include <cstring>
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "../format/minifloat.hpp"
 #include "../format/traits.hpp"
@@ -241,6 +248,51 @@ inline void store_nibbles_n(const ib<A>& c, std::uint8_t* dst, std::size_t n) {
   }
 }
 
+// Streaming (non-temporal) variants for outputs far larger than the caches: no read for
+// ownership of the destination line. Callers issue fence() before the data is read elsewhere.
+// Without AVX-512 (or at an unaligned destination) they are the plain stores.
+template <class A>
+inline void stream_bytes(const ib<A>& c, std::uint8_t* dst) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    if ((reinterpret_cast<std::uintptr_t>(dst) & 15) == 0) {
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtepi32_epi8(c));
+      return;
+    }
+  }
+#endif
+  store_bytes<A>(c, dst);
+}
+
+// N codes (N even) -> N/2 bytes, as store_nibbles_n(c, dst, N), streamed.
+template <class A>
+inline void stream_nibbles(const ib<A>& c, std::uint8_t* dst) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m512i m = _mm512_and_si512(c, _mm512_set1_epi32(0xF));
+    const __m128i bytes = _mm512_cvtepi64_epi8(_mm512_or_si512(m, _mm512_srli_epi64(m, 28)));
+    _mm_stream_si64(reinterpret_cast<long long*>(dst), _mm_cvtsi128_si64(bytes));
+    return;
+  }
+#endif
+  store_nibbles_n<A>(c, dst, ib<A>::size);
+}
+
+inline void fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// Hint: bring the cache line at p into L2 (never faults, any address).
+inline void prefetch(const void* p) {
+#if defined(__SSE2__)
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
+#else
+  (void)p;
+#endif
+}
+
 template <class A>
 inline void store_n(const fb<A>& v, float* dst, std::size_t n) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
@@ -306,6 +358,30 @@ template <class F, class A>
 inline ib<A> encode_minifloat(const fb<A>& v) {
   static_assert(is_byte_minifloat<F>(), "lowbit: encode_minifloat needs a minifloat of <= 8 bits");
   constexpr int M = F::mantissa_bits;
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    // a = min(|v|, max) in the binade 2^E (E >= emin): K = 1.5 · 2^(E + 23 − M) has ulp 2^(E − M),
+    // F's step in that binade (and in the subnormal range for E = emin), so t = a + K rounded
+    // nearest-even (explicitly, whatever MXCSR says) is K + q · 2^(E − M), q = RNE(a / 2^(E − M))
+    // ∈ [0, 2^(M+1)] (K's last significand bit is even: ties go to an even q), t stays in K's
+    // binade, and code = q + (E − emin) · 2^M (a carry to 2^(M+1) is the next binade's first code).
+    constexpr int emin_b = F::min_exponent + 127;  // float exponent field of 2^emin
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512 a = _mm512_min_ps(_mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF))),
+                                   _mm512_set1_ps(float(F::max_value)));
+    const __m512i eb = _mm512_max_epi32(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7F800000)),
+                                        _mm512_set1_epi32(emin_b << 23));
+    const __m512i kb = _mm512_add_epi32(eb, _mm512_set1_epi32(((23 - M) << 23) | 0x400000));
+    const __m512 t = _mm512_add_round_ps(a, _mm512_castsi512_ps(kb), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512i c = _mm512_sub_epi32(_mm512_castps_si512(t), kb);
+    c = _mm512_add_epi32(c, _mm512_sub_epi32(_mm512_srli_epi32(eb, 23 - M), _mm512_set1_epi32(emin_b << M)));
+    if constexpr (F::is_signed)  // c | (sign bit moved to F's sign position)
+      c = _mm512_ternarylogic_epi32(c, _mm512_srli_epi32(u, 31 - (F::exponent_bits + M)),
+                                    _mm512_set1_epi32(int(F::sign_mask)), 0xF8);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    return _mm512_mask_mov_epi32(c, nan, _mm512_set1_epi32(int(F::nan_code)));
+  }
+#endif
   const ib<A> u = as_int<A>(v);
   fb<A> a = as_float<A>(u & ib<A>(0x7FFFFFFF));
   a = xsimd::min(a, fb<A>(float(F::max_value)));
@@ -332,6 +408,62 @@ template <class F, class A>
 inline ib<A> encode(const fb<A>& v) {
   if constexpr (F::kind == format_kind::integer) return encode_integer<F, A>(v);
   else return encode_minifloat<F, A>(v);
+}
+
+// encode<F>(x / s) for finite x and s > 0 (the quotient rounded as the scalar `x / s`), bit for
+// bit, given r = RN(1/s) where 2^-125 <= s <= 2^125 and r = NaN otherwise. AVX-512: y = x·r
+// instead of the division (vdivps is the bottleneck of the kernels), used when a certificate
+// shows every quotient within the margin gives y's code; else the vector is divided.
+//   |RN(x/s) − y| <= 3.0001·2^-24·|y| (r, y and RN(x/s) each within 2^-24 relative; r normal).
+//   minifloat: the codes of a(1 − 2^-20) and a(1 + 2^-20) (a = min(|y|, max); each product
+//     within 2^-24·a of the exact one, so >= 15·2^-24·a away from a) are equal, hence so is the
+//     code of every value between them (the code is monotone). |y| < 2^-126: y and RN(x/s)
+//     are below 2^-125, far below half of F's smallest step, and both encode to a signed zero.
+//   integer: |y − RNE(y)| <= 1/2 − 2^-12; for |y| < 512 RN(x/s) is within 3·2^-15 of y, so it
+//     rounds to the same integer; |y| >= 512 saturates both.
+// A NaN r (s out of range) fails the certificate.
+template <class F, class A>
+inline ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m512 y = _mm512_mul_ps(x, r);
+    if constexpr (F::kind == format_kind::integer) {
+      static_assert(F::max_int < 256, "lowbit: encode_quotient's certificate assumes |codes| < 256");
+      const __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m512 dist = _mm512_abs_ps(_mm512_sub_ps(y, n));  // exact
+      if (_mm512_cmp_ps_mask(dist, _mm512_set1_ps(0.5f - 0x1p-12f), _CMP_LE_OQ) != 0xFFFF)
+        return encode_integer<F, A>(x / s);
+      const __m512 c = _mm512_min_ps(_mm512_max_ps(n, _mm512_set1_ps(float(F::min_int))),
+                                     _mm512_set1_ps(float(F::max_int)));
+      return _mm512_and_si512(_mm512_cvttps_epi32(c), _mm512_set1_epi32(int(F::code_mask)));
+    } else {
+      static_assert(F::min_exponent - F::mantissa_bits > -100, "lowbit: encode_quotient: F's smallest step is too small");
+      constexpr int M = F::mantissa_bits, emin_b = F::min_exponent + 127;
+      const __m512i u = _mm512_castps_si512(y);
+      // min(max, |y|): a NaN y (NaN r) stays NaN and fails the comparison below
+      const __m512 a = _mm512_min_ps(_mm512_set1_ps(float(F::max_value)),
+                                     _mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF))));
+      const __m512i eb = _mm512_max_epi32(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7F800000)),
+                                          _mm512_set1_epi32(emin_b << 23));
+      const __m512i kb = _mm512_add_epi32(eb, _mm512_set1_epi32(((23 - M) << 23) | 0x400000));
+      const __m512 k = _mm512_castsi512_ps(kb);
+      constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+      const __m512 lo = _mm512_add_round_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.0f - 0x1p-20f)), k, rne);
+      const __m512 hi = _mm512_add_round_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.0f + 0x1p-20f)), k, rne);
+      if (_mm512_cmp_ps_mask(lo, hi, _CMP_EQ_OQ) != 0xFFFF) return encode_minifloat<F, A>(x / s);
+      // as encode_minifloat, from t = lo (every value in [a(1 − 2^-20), a(1 + 2^-20)] has this code;
+      // near a binade edge K's coarser step rounds those values to the edge, as F's own steps do)
+      __m512i c = _mm512_sub_epi32(_mm512_castps_si512(lo), kb);
+      c = _mm512_add_epi32(c, _mm512_sub_epi32(_mm512_srli_epi32(eb, 23 - M), _mm512_set1_epi32(emin_b << M)));
+      if constexpr (F::is_signed)
+        c = _mm512_ternarylogic_epi32(c, _mm512_srli_epi32(u, 31 - (F::exponent_bits + M)),
+                                      _mm512_set1_epi32(int(F::sign_mask)), 0xF8);
+      return c;
+    }
+  }
+#endif
+  (void)r;
+  return encode<F, A>(x / s);
 }
 
 template <class F, class A>
