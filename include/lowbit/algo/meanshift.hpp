@@ -28,6 +28,7 @@
 #include <cmath>
 
 #include "../error.hpp"
+#include "channel_reduction.hpp"
 
 namespace lowbit {
 
@@ -35,28 +36,18 @@ namespace lowbit {
 class channel_mean {
  public:
   template <class Derived>
-  void update(const Eigen::MatrixBase<Derived>& x) {
-    LOWBIT_CHECK(x.rows() > 0 && x.cols() > 0, "channel_mean::update: empty batch (", x.rows(), " x ", x.cols(), ")");
-    if (rows_ == 0) sum_ = Eigen::VectorXd::Zero(x.cols());
-    LOWBIT_CHECK(x.cols() == sum_.size(), "channel_mean::update: batch has ", x.cols(), " channels, earlier batches had ",
-                 sum_.size());
-    for (Eigen::Index i = 0; i < x.rows(); ++i)
-      for (Eigen::Index j = 0; j < x.cols(); ++j) {
-        const double v = double(x(i, j));
-        LOWBIT_CHECK(std::isfinite(v), "channel_mean::update: non-finite value ", v, " at (", i, ", ", j, ")");
-        sum_(j) += v;
-      }
-    rows_ += x.rows();
-  }
+  void update(const Eigen::MatrixBase<Derived>& x) { sum_.update(x, "channel_mean::update"); }
   Eigen::VectorXd value() const {
-    LOWBIT_CHECK(rows_ > 0, "channel_mean::value: no rows seen");
-    return sum_ / double(rows_);
+    LOWBIT_CHECK(sum_.rows() > 0, "channel_mean::value: no rows seen");
+    return sum_.value() / double(sum_.rows());
   }
-  Eigen::Index rows() const { return rows_; }
+  Eigen::Index rows() const { return sum_.rows(); }
 
  private:
-  Eigen::VectorXd sum_;
-  Eigen::Index rows_ = 0;
+  struct plus {
+    double operator()(double s, double v) const { return s + v; }
+  };
+  channel_reduction<plus> sum_;
 };
 
 template <class Derived>

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "channel_reduction.hpp"
 
 namespace lowbit {
 
@@ -44,25 +45,15 @@ struct smoothquant_options {
 class channel_absmax {
  public:
   template <class Derived>
-  void update(const Eigen::MatrixBase<Derived>& x) {
-    LOWBIT_CHECK(x.rows() > 0 && x.cols() > 0, "channel_absmax::update: empty batch (", x.rows(), " x ", x.cols(), ")");
-    if (rows_ == 0) max_ = Eigen::VectorXd::Zero(x.cols());
-    LOWBIT_CHECK(x.cols() == max_.size(), "channel_absmax::update: batch has ", x.cols(), " channels, earlier batches had ",
-                 max_.size());
-    for (Eigen::Index i = 0; i < x.rows(); ++i)
-      for (Eigen::Index j = 0; j < x.cols(); ++j) {
-        const double v = double(x(i, j));
-        LOWBIT_CHECK(std::isfinite(v), "channel_absmax::update: non-finite value ", v, " at (", i, ", ", j, ")");
-        max_(j) = std::fmax(max_(j), std::fabs(v));
-      }
-    rows_ += x.rows();
-  }
-  const Eigen::VectorXd& value() const { return max_; }
-  Eigen::Index rows() const { return rows_; }
+  void update(const Eigen::MatrixBase<Derived>& x) { max_.update(x, "channel_absmax::update"); }
+  const Eigen::VectorXd& value() const { return max_.value(); }
+  Eigen::Index rows() const { return max_.rows(); }
 
  private:
-  Eigen::VectorXd max_;
-  Eigen::Index rows_ = 0;
+  struct abs_max {
+    double operator()(double m, double v) const { return std::fmax(m, std::fabs(v)); }
+  };
+  channel_reduction<abs_max> max_;
 };
 
 template <class Derived>
