@@ -384,13 +384,17 @@ template <int NR, bool Uniform, bool Zero>
   const __m512 lut = _mm512_loadu_ps(w.lut.data());
   __m512 y[NR];
   for (int j = 0; j < NR; ++j) y[j] = _mm512_setzero_ps();
+  Eigen::Index g = 0, gc = 0;  // uniform: group of chunk c, chunks of it left
   for (Eigen::Index c = 0; c < p.chunks; ++c) {
     const float* xc = p.x + 128 * c;
-    Eigen::Index g;
     __m512i gi = _mm512_setzero_si512();
     __mmask16 gm = 0;
     if constexpr (Uniform) {
-      g = c / p.cpg;
+      if (gc == 0) {
+        g = c / p.cpg;
+        gc = p.cpg;
+      }
+      --gc;
     } else {
       g = p.g0[c];
       gi = _mm512_loadu_si512(p.idx + 16 * c);
