@@ -106,10 +106,13 @@ class Quantizer:
 
 
 # ---- gptq.py fasterquant ------------------------------------------------------------------
-def fasterquant(W, H, quantizer, blocksize=128, percdamp=.01, groupsize=-1, actorder=False, static_groups=False):
+def fasterquant(W, H, quantizer, blocksize=128, percdamp=.01, groupsize=-1, actorder=False, static_groups=False,
+                dtype=torch.float32):
+    # dtype: the reference works in float32 (W.float()); bench/algo/gptq_vs_torch.py also runs
+    # the same operations in float64 (under torch.set_default_dtype) to measure the float noise.
     import copy
-    W = W.clone().float()
-    H = H.clone()
+    W = W.clone().to(dtype)
+    H = H.clone().to(dtype)
     columns = W.shape[1]
     ngroups = 1 if groupsize == -1 else (columns + groupsize - 1) // groupsize
     scales = torch.zeros(W.shape[0], ngroups)

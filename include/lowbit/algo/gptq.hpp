@@ -136,50 +136,61 @@ Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> gptq_dequa
 
 namespace detail {
 
-// In-place inverse of a lower-triangular matrix (upper part must be zero), recursively:
-// [[A, 0], [B, C]]⁻¹ = [[A⁻¹, 0], [−C⁻¹·B·A⁻¹, C⁻¹]]  (≈ n³/3 flops, all in triangular GEMMs).
-template <class S>
-void invert_lower_inplace(Eigen::Ref<Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>> L) {
-  using M = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
-  const Eigen::Index n = L.rows();
-  if (n <= 64) {
-    M X = M::Identity(n, n);
-    L.template triangularView<Eigen::Lower>().solveInPlace(X);
-    L = X.template triangularView<Eigen::Lower>();
-    return;
-  }
-  const Eigen::Index n1 = n / 2, n2 = n - n1;
-  invert_lower_inplace<S>(L.topLeftCorner(n1, n1));
-  invert_lower_inplace<S>(L.bottomRightCorner(n2, n2));
-  const M T = L.bottomLeftCorner(n2, n1) * L.topLeftCorner(n1, n1).template triangularView<Eigen::Lower>();
-  L.bottomLeftCorner(n2, n1).noalias() = -(L.bottomRightCorner(n2, n2).template triangularView<Eigen::Lower>() * T);
-}
-
-// U upper with positive diagonal and H⁻¹ = UᵀU (= torch cholesky(cholesky_inverse(cholesky(H)),
-// upper=True)), from ONE Cholesky: with J the reversal permutation, J·H·J = L·Lᵀ gives
-// H = R·Rᵀ with R = J·L·J upper, so H⁻¹ = R⁻ᵀR⁻¹ and U = R⁻¹ = J·L⁻¹·J.
+// The factor GPTQ's loop runs on, from ONE Cholesky and no inverse. With J the reversal
+// permutation, J·H·J = L·Lᵀ (L lower) gives H = R·Rᵀ with R = J·L·J upper, so the reference's
+// U (upper, H⁻¹ = UᵀU, torch cholesky(cholesky_inverse(cholesky(H)), upper=True)) is U = R⁻¹.
+// From E·U = W' − Q (E the scaled errors e_k = (w_k − q_k)/U_kk, W' the input weights, D = W' − Q)
+// follows E = D·R, and the weight column k reached after the updates of columns j < k is
+//   w_k = W'_k − Σ_{j<k} e_j U_jk = W'_k + Σ_{j<k} d_j R_jk / R_kk,   e_k = (w_k − q_k)·R_kk
+// (U_kk·R_kk = 1): the loop needs only Rs = R·diag(R)⁻¹ (unit diagonal) and diag(R).
+// Storage: with column-major A, J·A·J is A's buffer reversed, so both copies stream.
+// Rs: K × K column-major float, upper part (the strictly lower part is set to 0); rdiag = diag(R).
 // Returns false when H is not numerically positive definite.
-template <class S, class RowMajorF>
-bool inverse_cholesky_upper(const Eigen::MatrixXf& H, RowMajorF& U) {
+template <class S>
+bool reversed_cholesky(const Eigen::MatrixXf& H, Eigen::MatrixXf& Rs, Eigen::VectorXf& rdiag) {
   using M = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
-  const Eigen::Index K = H.rows();
+  const Eigen::Index K = H.rows(), K2 = K * K;
   M A(K, K);
-  for (Eigen::Index j = 0; j < K; ++j)
-    for (Eigen::Index i = j; i < K; ++i) A(i, j) = S(H(K - 1 - i, K - 1 - j));
+  const float* h = H.data();
+  S* a = A.data();
+  for (Eigen::Index p = 0; p < K2; ++p) a[p] = S(h[K2 - 1 - p]);  // A = J·H·J
   Eigen::LLT<Eigen::Ref<M>, Eigen::Lower> llt(A);
   if (llt.info() != Eigen::Success) return false;
-  A.template triangularView<Eigen::StrictlyUpper>().setZero();
-  for (Eigen::Index i = 0; i < K; ++i)
-    if (!(A(i, i) > S(0)) || !std::isfinite(double(A(i, i)))) return false;
-  invert_lower_inplace<S>(A);
-  U.setZero(K, K);
-  for (Eigen::Index i = 0; i < K; ++i)
-    for (Eigen::Index j = i; j < K; ++j) {
-      const S v = A(K - 1 - i, K - 1 - j);
-      if (!std::isfinite(double(v))) return false;
-      U(i, j) = float(v);
+  Rs.resize(K, K);
+  rdiag.resize(K);
+  for (Eigen::Index j = 0; j < K; ++j) {  // column j of R = column K−1−j of L, reversed
+    const S* l = A.data() + (K - 1 - j) * K;  // R(i, j) = l[K − 1 − i], i ≤ j
+    const S d = l[K - 1 - j];
+    if (!(d > S(0)) || !std::isfinite(double(d))) return false;
+    const S inv = S(1) / d;
+    float* r = Rs.data() + j * K;
+    for (Eigen::Index i = 0; i < j; ++i) {
+      r[i] = float(l[K - 1 - i] * inv);
+      if (!std::isfinite(r[i])) return false;
     }
+    r[j] = 1.0f;
+    std::fill(r + j + 1, r + K, 0.0f);
+    rdiag(j) = float(d);
+  }
   return true;
+}
+
+// dst = src (any Eigen expression) into a column-major matrix; a row-major source is copied in
+// cache-sized tiles (a plain assignment walks it with a stride of one row per element).
+template <class Src, class Dst>
+void copy_to_col_major(const Src& src, Dst& dst) {
+  dst.resize(src.rows(), src.cols());
+  if constexpr (!Src::IsRowMajor) {
+    dst = src.template cast<typename Dst::Scalar>();
+  } else {
+    constexpr Eigen::Index T = 32;
+    for (Eigen::Index j0 = 0; j0 < src.cols(); j0 += T)
+      for (Eigen::Index i0 = 0; i0 < src.rows(); i0 += T) {
+        const Eigen::Index i1 = std::min(src.rows(), i0 + T), j1 = std::min(src.cols(), j0 + T);
+        for (Eigen::Index j = j0; j < j1; ++j)
+          for (Eigen::Index i = i0; i < i1; ++i) dst(i, j) = typename Dst::Scalar(src(i, j));
+      }
+  }
 }
 
 // dst(i, perm[k]) = src(i, k): column-major src to row-major dst, in cache-sized tiles.
@@ -219,14 +230,18 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
   LOWBIT_CHECK(!opt.clip_search || (opt.clip_grid > 0 && opt.clip_max_shrink > 0 && opt.clip_max_shrink <= 1 &&
                                     opt.clip_norm > 0),
                "gptq: clip search needs clip_grid > 0, 0 < clip_max_shrink <= 1, clip_norm > 0");
-  const colmat W0 = W_in.template cast<float>();
-  const colmat H0 = H_in.template cast<float>();
-  for (Index j = 0; j < K; ++j)
-    for (Index i = 0; i < N; ++i)
-      LOWBIT_CHECK(std::isfinite(W0(i, j)), "gptq: non-finite weight ", W0(i, j), " at (", i, ", ", j, ")");
-  for (Index j = 0; j < K; ++j)
-    for (Index i = 0; i < K; ++i)
-      LOWBIT_CHECK(std::isfinite(H0(i, j)), "gptq: non-finite Hessian entry ", H0(i, j), " at (", i, ", ", j, ")");
+  colmat W0;  // becomes W' (dead columns zeroed, processing order); never updated
+  colmat Hp;  // becomes H (dead diagonal 1, processing order)
+  detail::copy_to_col_major(W_in, W0);
+  detail::copy_to_col_major(H_in, Hp);
+  if (!W0.allFinite())
+    for (Index j = 0; j < K; ++j)
+      for (Index i = 0; i < N; ++i)
+        LOWBIT_CHECK(std::isfinite(W0(i, j)), "gptq: non-finite weight ", W0(i, j), " at (", i, ", ", j, ")");
+  if (!Hp.allFinite())
+    for (Index j = 0; j < K; ++j)
+      for (Index i = 0; i < K; ++i)
+        LOWBIT_CHECK(std::isfinite(Hp(i, j)), "gptq: non-finite Hessian entry ", Hp(i, j), " at (", i, ", ", j, ")");
 
   const bool grouped = gran.block_cols > 0;
   const Index G = grouped ? gran.block_cols : K;
@@ -249,7 +264,9 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
 
   gptq_result<F> res;
   auto rtn = [&](info status) {
-    res.weight = q.quantize(W0);
+    const colmat Wf = W_in.template cast<float>();
+    const colmat Hf = H_in.template cast<float>();
+    res.weight = q.quantize(Wf);
     res.Q = q.dequantize(res.weight);
     res.g_idx.resize(std::size_t(K));
     res.perm.resize(std::size_t(K));
@@ -257,7 +274,7 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
       res.g_idx[std::size_t(j)] = res.weight.params.block_col(j);
       res.perm[std::size_t(j)] = j;
     }
-    res.loss = layer_loss(W0, res.Q, H0);
+    res.loss = layer_loss(Wf, res.Q, Hf);
     res.status = status;
     return res;
   };
@@ -367,13 +384,11 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
   }
 
   // ---- 2. dead columns ----------------------------------------------------------------------
-  colmat Hd = H0;
-  colmat Wd = W0;
   Index dead = 0;
   for (Index j = 0; j < K; ++j)
-    if (Hd(j, j) == 0.0f) {
-      Hd(j, j) = 1.0f;
-      Wd.col(j).setZero();
+    if (Hp(j, j) == 0.0f) {
+      Hp(j, j) = 1.0f;
+      W0.col(j).setZero();
       ++dead;
     }
   res.dead_columns = dead;
@@ -384,37 +399,36 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
     for (Index g = 0; g < ngroups; ++g)
       for (Index r0 = 0; r0 < N; r0 += panel) {
         const Index pr = std::min(panel, N - r0);
-        fit_slice(Wd.block(r0, g * G, pr, std::min(G, K - g * G)), r0, g);
+        fit_slice(W0.block(r0, g * G, pr, std::min(G, K - g * G)), r0, g);
       }
   }
 
   // ---- 4. act order --------------------------------------------------------------------------
   std::vector<Index> perm(static_cast<std::size_t>(K));
   std::iota(perm.begin(), perm.end(), Index(0));
-  if (opt.act_order)
-    std::stable_sort(perm.begin(), perm.end(), [&](Index a, Index b) { return Hd(a, a) > Hd(b, b); });
-  colmat Wp(N, K);
-  colmat Hp(K, K);
-  for (Index k = 0; k < K; ++k) {
-    Wp.col(k) = Wd.col(perm[std::size_t(k)]);
-    for (Index l = 0; l < K; ++l) Hp(l, k) = Hd(perm[std::size_t(l)], perm[std::size_t(k)]);
+  if (opt.act_order) {
+    std::stable_sort(perm.begin(), perm.end(), [&](Index a, Index b) { return Hp(a, a) > Hp(b, b); });
+    colmat tmp = W0;
+    for (Index k = 0; k < K; ++k) W0.col(k) = tmp.col(perm[std::size_t(k)]);
+    tmp = Hp;
+    for (Index k = 0; k < K; ++k)
+      for (Index l = 0; l < K; ++l) Hp(l, k) = tmp(perm[std::size_t(l)], perm[std::size_t(k)]);
   }
-  colmat().swap(Hd);
-  colmat().swap(Wd);
 
-  // ---- 5./6. damping and the inverse Cholesky factor, with the recovery path ------------------
+  // ---- 5./6. damping and the factor R (H + λI = R·Rᵀ), with the recovery path -----------------
   double mean_diag = 0;
   for (Index k = 0; k < K; ++k) mean_diag += double(Hp(k, k));
   mean_diag /= double(K);
   if (!(mean_diag > 0) || !std::isfinite(mean_diag)) return rtn(info::numerical_issue);
-  rowmat U;
+  colmat Rs;
+  Eigen::VectorXf rdiag;
   double pd = opt.percdamp;
   bool ok = false, escalated = false;
   while (true) {
     const float lambda = float(pd * mean_diag);
     for (Index k = 0; k < K; ++k) Hp(k, k) += lambda;
-    ok = opt.factor_in_double ? detail::inverse_cholesky_upper<double>(Hp, U)
-                              : detail::inverse_cholesky_upper<float>(Hp, U);
+    ok = opt.factor_in_double ? detail::reversed_cholesky<double>(Hp, Rs, rdiag)
+                              : detail::reversed_cholesky<float>(Hp, Rs, rdiag);
     for (Index k = 0; k < K; ++k) Hp(k, k) -= lambda;
     if (ok) {
       res.damp = double(lambda);
@@ -430,22 +444,37 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
   colmat().swap(Hp);
 
   // ---- 7. the column loop ----------------------------------------------------------------------
+  // W0 holds W', Cw the corrections: Cw_k = Σ_{j<k} d_j·Rs_jk once columns j < k are done, so the
+  // weight quantized at column k is w_k = W'_k + Cw_k (detail::reversed_cholesky); D holds the
+  // block's D = W' − Q, and the lazy update of the columns after a block is Cw += D·Rs (one GEMM).
+  // Part-updated columns (dynamic group fits) are the reference's W' − E·U over the updates of
+  // columns j < m: with R's block T = Rs[m:c, m:c] (unit upper), W'[:, m:c] + Cw[:, m:c]·T⁻¹.
   // Codes and Q column-major in processing order while the loop runs (contiguous writes).
   using storage_t = typename quantized<F>::code_matrix::Scalar;
   Eigen::Matrix<storage_t, Eigen::Dynamic, Eigen::Dynamic> Cp(N, K);
   colmat Qp(N, K);
+  colmat Cw = colmat::Zero(N, K);
   const Index B = opt.block_size;
-  colmat W1, Err(N, std::min(B, K)), tmp;
-  Eigen::VectorXf e;
+  colmat W1, D(N, std::min(B, K)), tmp;
+  rowmat Rb;   // Rs[i1:i2, i1:i2], row-major: the in-block updates read its rows
+  // W'[r0 +: pr, k:kend] + X·Rs[m:kend, m:kend]⁻¹, X = corrections of columns [m, kend).
+  auto part_updated = [&](colmat& X, Index r0, Index pr, Index m, Index k, Index kend) {
+    Rs.block(m, m, kend - m, kend - m).template triangularView<Eigen::UnitUpper>().template solveInPlace<Eigen::OnTheRight>(X);
+    tmp = W0.block(r0, k, pr, kend - k) + X.rightCols(kend - k);
+    return fit_slice(tmp, r0, k / G);
+  };
+  colmat X;
+  Eigen::VectorXf dcol;
   std::vector<block_params> bp(static_cast<std::size_t>(panel));
-  double sum_e2 = 0;
+  double sum_e2 = 0, dq2 = 0;  // ‖E‖², ‖W' − Q‖²
   bool finite = true;
 
   for (Index i1 = 0; i1 < K && finite; i1 += B) {
     const Index i2 = std::min(K, i1 + B), bw = i2 - i1;
+    Rb = Rs.block(i1, i1, bw, bw);
     for (Index r0 = 0; r0 < N && finite; r0 += panel) {
       const Index pr = std::min(panel, N - r0);
-      W1 = Wp.block(r0, i1, pr, bw);
+      W1 = Cw.block(r0, i1, pr, bw);
       Index cur_group = -1;
       for (Index c = 0; c < bw; ++c) {
         const Index k = i1 + c;
@@ -459,19 +488,19 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
           if (k % G == 0) {
             const Index kend = std::min(K, k + G);
             bool fitted;
-            if (opt.mode == gptq_mode::reference) {
-              fitted = fit_slice(Wp.block(r0, k, pr, kend - k), r0, g);
-            } else {
-              tmp.resize(pr, kend - k);
+            if (opt.mode == gptq_mode::reference) {  // the global W: updates of the blocks before
+              X = Cw.block(r0, i1, pr, kend - i1);
+              fitted = part_updated(X, r0, pr, i1, k, kend);
+            } else {  // every column j < k
+              X.resize(pr, kend - k);
               const Index in_block = std::min(kend, i2) - k;
-              tmp.leftCols(in_block) = W1.middleCols(c, in_block);
+              X.leftCols(in_block) = W1.middleCols(c, in_block);
               if (kend > i2) {
-                tmp.rightCols(kend - i2) = Wp.block(r0, i2, pr, kend - i2);
+                X.rightCols(kend - i2) = Cw.block(r0, i2, pr, kend - i2);
                 if (c > 0)
-                  tmp.rightCols(kend - i2).noalias() -=
-                      Err.block(r0, 0, pr, c) * U.block(i1, i2, c, kend - i2);
+                  X.rightCols(kend - i2).noalias() += D.block(r0, 0, pr, c) * Rs.block(i1, i2, c, kend - i2);
               }
-              fitted = fit_slice(tmp, r0, g);
+              fitted = part_updated(X, r0, pr, k, k, kend);
             }
             if (!fitted) {
               finite = false;
@@ -484,37 +513,33 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
           for (Index r = 0; r < pr; ++r) bp[std::size_t(r)] = params_at((r0 + r) / rows_per_block, g);
           cur_group = g;
         }
-        const float d = U(k, k);
+        const float rk = rdiag(k);  // = 1 / U_kk
         const Index col = perm[std::size_t(k)];
-        e.resize(pr);
+        const float* w0 = &W0(r0, k);
+        dcol.resize(pr);
         for (Index r = 0; r < pr; ++r) {
-          const float w = W1(r, c);
+          const float w = w0[r] + W1(r, c);
           const block_params& b = bp[std::size_t(r)];
           const auto code = q.encode_value(w, b, std::uint64_t(r0 + r) * std::uint64_t(K) + std::uint64_t(col));
           const float qv = q.decode_value(code, b);
           Cp(r0 + r, k) = code;
           Qp(r0 + r, k) = qv;
-          const float er = (w - qv) / d;
-          e(r) = er;
+          const float er = (w - qv) * rk, dr = w0[r] - qv;
+          dcol(r) = dr;
           sum_e2 += double(er) * double(er);
+          dq2 += double(dr) * double(dr);
         }
-        Err.block(r0, c, pr, 1) = e;
+        D.block(r0, c, pr, 1) = dcol;
         const Index rem = bw - c - 1;
-        if (rem > 0) W1.rightCols(rem).noalias() -= e * U.block(k, k + 1, 1, rem);
+        if (rem > 0) W1.rightCols(rem).noalias() += dcol * Rb.block(c, c + 1, 1, rem);
       }
     }
     if (!finite) break;
-    if (i2 < K) Wp.rightCols(K - i2).noalias() -= Err.leftCols(bw) * U.block(i1, i2, bw, K - i2);
+    if (i2 < K) Cw.rightCols(K - i2).noalias() += D.leftCols(bw) * Rs.block(i1, i2, bw, K - i2);
   }
   if (!finite || !std::isfinite(sum_e2) || !Qp.allFinite()) return rtn(info::numerical_issue);
 
   // ---- 8. results in the original order --------------------------------------------------------
-  double dq2 = 0;  // ‖W' − Q‖², W' = dead-zeroed W
-  for (Index k = 0; k < K; ++k) {
-    const Index col = perm[std::size_t(k)];
-    if (H0(col, col) == 0.0f) dq2 += Qp.col(k).template cast<double>().squaredNorm();
-    else dq2 += (W0.col(col) - Qp.col(k)).template cast<double>().squaredNorm();
-  }
   res.loss = sum_e2 - res.damp * dq2;
   res.Q.resize(N, K);
   res.weight.codes.resize(N, K);
