@@ -170,8 +170,8 @@ template <class A, class T>
 inline simd::ib<A> seg_max(const T* x, Index n) {
   using ib = simd::ib<A>;
   constexpr Index N = Index(ib::size);
-  ib m(0);
-  Index j = 0;
+  Index j = n / (2 * N) * (2 * N);
+  ib m = simd::absmax_bits<A>(x, j);
   for (; j + N <= n; j += N) m = xsimd::max(m, simd::abs_bits<A>(simd::load<A>(x + j)));
   if (j < n) m = xsimd::max(m, simd::abs_bits<A>(simd::load_n<A>(x + j, std::size_t(n - j))));
   return m;
@@ -199,9 +199,13 @@ void row_block_max(const T* x, Index n, Index bc, std::int32_t* amax) {
     for (; b + N <= nfull; b += N) {  // N blocks at once, one transpose-reduction
       for (Index k = 0; k < N; ++k) {
         const T* p = x + (b + k) * bc;
-        ib m = simd::abs_bits<A>(simd::load<A>(p));
-        for (Index j = N; j < bc; j += N) m = xsimd::max(m, simd::abs_bits<A>(simd::load<A>(p + j)));
-        v[k] = m;
+        if (bc % (2 * N) == 0) {
+          v[k] = simd::absmax_bits<A>(p, bc);
+        } else {
+          ib m = simd::abs_bits<A>(simd::load<A>(p));
+          for (Index j = N; j < bc; j += N) m = xsimd::max(m, simd::abs_bits<A>(simd::load<A>(p + j)));
+          v[k] = m;
+        }
       }
       xsimd::max(ib::load_unaligned(amax + b), simd::transpose_max<A>(v)).store_unaligned(amax + b);
     }
@@ -213,20 +217,23 @@ void row_block_max(const T* x, Index n, Index bc, std::int32_t* amax) {
 }
 
 // Codes of one row segment x[0..n): block b (width bc) divides by d[b], through r[b] = 1/d[b]
-// (simd::encode_quotient; Mul: r[b] is exact and x·r[b] == x/d[b]); bc == 1: d, r per element. Packed: nibbles, `out` at element 0
-// (even), bc even or 1. Streamed: full vectors with non-temporal stores. pf (may be null):
-// the segment the caller reads next, prefetched one vector of T ahead per vector encoded.
+// (simd::encode_quotient; Mul: r[b] is exact and x·r[b] == x/d[b]); bc == 1: d, r per element.
+// Packed: nibbles, `out` at element 0 (even), bc even or 1. Streamed: non-temporal stores for
+// whole vectors. pf (may be null): the segment the caller reads next, prefetched one cache line
+// per 64 bytes of x encoded. When bc is a multiple of N, groups of 4N elements (crossing
+// blocks: MX 32, NVFP4 16) are encoded together and stored with one packing store.
 template <class A, class F, bool Mul, class T>
 void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
                 bool streamed, const T* pf) {
   using fb = simd::fb<A>;
+  using ib = simd::ib<A>;
   constexpr Index N = Index(fb::size);
-  auto put = [&](const fb& xv, const fb& dv, const fb& rv, Index j, Index cnt) {
-    simd::ib<A> c;
-    if constexpr (Mul) c = simd::encode<F, A>(xv * rv);
-    else c = simd::encode_quotient<F, A>(xv, dv, rv);
+  auto code = [](const fb& xv, const fb& dv, const fb& rv) {
+    if constexpr (Mul) return simd::encode<F, A>(xv * rv);
+    else return simd::encode_quotient<F, A>(xv, dv, rv);
+  };
+  auto put = [&](const ib& c, Index j, Index cnt) {
     if (cnt == N) {
-      if (pf) simd::prefetch(pf + j);
       if (packed) streamed ? simd::stream_nibbles<A>(c, out + j / 2) : simd::store_nibbles_n<A>(c, out + j / 2, N);
       else streamed ? simd::stream_bytes<A>(c, out + j) : simd::store_bytes<A>(c, out + j);
     } else {
@@ -236,17 +243,46 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   };
   if (bc == 1) {
     Index j = 0;
-    for (; j + N <= n; j += N) put(simd::load<A>(x + j), fb::load_unaligned(d + j), fb::load_unaligned(r + j), j, N);
-    if (j < n)  // d, r padded to a multiple of N (with 1)
-      put(simd::load_n<A>(x + j, std::size_t(n - j)), fb::load_unaligned(d + j), fb::load_unaligned(r + j), j, n - j);
+    for (; j + N <= n; j += N) {
+      if (pf) simd::prefetch(pf + j);
+      put(code(simd::load<A>(x + j), fb::load_unaligned(d + j), fb::load_unaligned(r + j)), j, N);
+    }
+    if (j < n)  // d, r padded to a multiple of N
+      put(code(simd::load_n<A>(x + j, std::size_t(n - j)), fb::load_unaligned(d + j), fb::load_unaligned(r + j)), j,
+          n - j);
     return;
   }
-  for (Index b = 0, j0 = 0; j0 < n; ++b, j0 += bc) {
+  Index j = 0;
+  if (bc % N == 0) {
+    // bf16 in 2N-aligned blocks: the interleaving loads (no shifts), undone by the packing store
+    const bool il = simd::has_interleaved_load4<A, T>() && bc % (2 * N) == 0;
+    const Index vpb = bc / N;  // vectors per block
+    Index b = 0, v = 0;        // block of the next vector, its index inside the block
+    for (; j + 4 * N <= n; j += 4 * N) {
+      if (pf)
+        for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(pf + j + k);
+      fb xv[4];
+      if (il) simd::load4_interleaved<A>(x + j, xv);
+      else
+        for (int k = 0; k < 4; ++k) xv[k] = simd::load<A>(x + j + k * N);
+      ib c[4];
+      for (int k = 0; k < 4; ++k) {
+        c[k] = code(xv[k], fb(d[b]), fb(r[b]));
+        if (++v == vpb) ++b, v = 0;
+      }
+      if (packed) simd::store4_nibbles<A>(c, out + j / 2, streamed, il);
+      else simd::store4_bytes<A>(c, out + j, streamed, il);
+    }
+  }
+  while (j < n) {  // the rest block by block (j is a multiple of N when bc is)
+    const Index b = j / bc, j1 = std::min(n, (b + 1) * bc);
     const fb dv(d[b]), rv(r[b]);
-    const Index j1 = std::min(n, j0 + bc);
-    Index j = j0;
-    for (; j + N <= j1; j += N) put(simd::load<A>(x + j), dv, rv, j, N);
-    if (j < j1) put(simd::load_n<A>(x + j, std::size_t(j1 - j)), dv, rv, j, j1 - j);
+    for (; j + N <= j1; j += N) {
+      if (pf) simd::prefetch(pf + j);
+      put(code(simd::load<A>(x + j), dv, rv), j, N);
+    }
+    if (j < j1) put(code(simd::load_n<A>(x + j, std::size_t(j1 - j)), dv, rv), j, j1 - j);
+    j = j1;
   }
 }
 

@@ -160,6 +160,26 @@ inline std::int32_t hmax(const ib<A>& v) {
   return m;
 }
 
+// max |x| bits over x[0..n), n a multiple of 2N, spread over the lanes (the caller reduces
+// across them). bf16 on AVX-512: 32 values per instruction on 16-bit lanes, widened at the end.
+template <class A, class T>
+inline ib<A> absmax_bits(const T* x, std::ptrdiff_t n) {
+  constexpr std::ptrdiff_t N = std::ptrdiff_t(ib<A>::size);
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>() && std::is_same_v<T, Eigen::bfloat16>) {
+    const __m512i mask = _mm512_set1_epi16(0x7FFF);
+    __m512i m = _mm512_setzero_si512();
+    for (std::ptrdiff_t j = 0; j < n; j += 2 * N)
+      m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512(x + j), mask));
+    const __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(m)), hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(m, 1));
+    return _mm512_slli_epi32(_mm512_max_epi32(lo, hi), 16);
+  }
+#endif
+  ib<A> m(0);
+  for (std::ptrdiff_t j = 0; j < n; j += N) m = xsimd::max(m, abs_bits<A>(load<A>(x + j)));
+  return m;
+}
+
 // Lane k of the result = max over the lanes of v[k], for k < N.
 template <class A>
 inline ib<A> transpose_max(const ib<A>* v) {
@@ -248,6 +268,44 @@ inline void store_nibbles_n(const ib<A>& c, std::uint8_t* dst, std::size_t n) {
   }
 }
 
+// 4N values x[0..4N) as four float vectors. Interleaved (bf16 on AVX-512): each 64-byte load
+// is widened by two word unpacks with zero (bf16 bits << 16 is the float), which leave
+// 128-bit lane q of xv[2i] with elements 32i + 8q + 0..3 and of xv[2i+1] with 32i + 8q + 4..7;
+// store4_* with interleaved = true puts the codes back in element order.
+template <class A, class T>
+constexpr bool has_interleaved_load4() {
+  return use_avx512<A>() && std::is_same_v<T, Eigen::bfloat16>;
+}
+
+template <class A, class T>
+inline void load4_interleaved(const T* x, fb<A>* xv) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (has_interleaved_load4<A, T>()) {
+    const __m512i z = _mm512_setzero_si512();
+    for (int i = 0; i < 2; ++i) {
+      const __m512i h = _mm512_loadu_si512(x + 32 * i);
+      xv[2 * i] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(z, h));
+      xv[2 * i + 1] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(z, h));
+    }
+    return;
+  }
+#endif
+  for (int k = 0; k < 4; ++k) xv[k] = load<A>(x + k * fb<A>::size);
+}
+
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+// Lanes (0..255) of c[0..4) -> 64 bytes in element order (c from load4_interleaved when
+// interleaved). After the two packs, 128-bit lane q holds 4 bytes of each of c[0..4) (lane q).
+template <class A>
+inline __m512i pack4(const ib<A>* c, bool interleaved) {
+  const __m512i w01 = _mm512_packus_epi32(c[0], c[1]), w23 = _mm512_packus_epi32(c[2], c[3]);
+  const __m512i b = _mm512_packus_epi16(w01, w23);
+  const __m512i plain = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m512i inter = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  return _mm512_permutexvar_epi32(interleaved ? inter : plain, b);
+}
+#endif
+
 // Streaming (non-temporal) variants for outputs far larger than the caches: no read for
 // ownership of the destination line. Callers issue fence() before the data is read elsewhere.
 // Without AVX-512 (or at an unaligned destination) they are the plain stores.
@@ -278,16 +336,49 @@ inline void stream_nibbles(const ib<A>& c, std::uint8_t* dst) {
   store_nibbles_n<A>(c, dst, ib<A>::size);
 }
 
+// Four code vectors (elements 0..4N) at once: 4N bytes (low byte of each lane), or 2N bytes of
+// nibbles (element 2k low), streamed when asked. AVX-512: two saturating packs (codes are
+// 0..255) and one permute instead of four narrowing moves.
+template <class A>
+inline void store4_bytes(const ib<A>* c, std::uint8_t* dst, bool streamed, bool interleaved = false) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m512i b = pack4<A>(c, interleaved);
+    if (streamed && (reinterpret_cast<std::uintptr_t>(dst) & 63) == 0) _mm512_stream_si512(reinterpret_cast<__m512i*>(dst), b);
+    else _mm512_storeu_si512(dst, b);
+    return;
+  }
+#endif
+  for (int k = 0; k < 4; ++k) streamed ? stream_bytes<A>(c[k], dst + k * ib<A>::size) : store_bytes<A>(c[k], dst + k * ib<A>::size);
+}
+
+template <class A>
+inline void store4_nibbles(const ib<A>* c, std::uint8_t* dst, bool streamed, bool interleaved = false) {  // codes < 16
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    // byte k = code k (< 16); 16-bit word k = code 2k | code 2k+1 << 8, whose low byte after
+    // w | w >> 4 is code 2k | code 2k+1 << 4 (the narrowing move keeps low bytes)
+    const __m512i b = pack4<A>(c, interleaved);
+    const __m256i n = _mm512_cvtepi16_epi8(_mm512_or_si512(b, _mm512_srli_epi16(b, 4)));
+    if (streamed && (reinterpret_cast<std::uintptr_t>(dst) & 31) == 0) _mm256_stream_si256(reinterpret_cast<__m256i*>(dst), n);
+    else _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), n);
+    return;
+  }
+#endif
+  for (int k = 0; k < 4; ++k)
+    streamed ? stream_nibbles<A>(c[k], dst + k * ib<A>::size / 2) : store_nibbles_n<A>(c[k], dst + k * ib<A>::size / 2, ib<A>::size);
+}
+
 inline void fence() {
 #if defined(__SSE2__)
   _mm_sfence();
 #endif
 }
 
-// Hint: bring the cache line at p into L2 (never faults, any address).
+// Hint: bring the cache line at p into the caches (never faults, any address).
 inline void prefetch(const void* p) {
 #if defined(__SSE2__)
-  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
 #else
   (void)p;
 #endif
