@@ -22,10 +22,11 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+#include "tinyllama/calibration.hpp"
 #include "tinyllama/eval.hpp"
 #include "tinyllama/forward.hpp"
+#include "tinyllama/layer_study.hpp"
 #include "tinyllama/model.hpp"
-#include "tinyllama/tokenizer.hpp"
 
 #include <lowbit/algo/awq.hpp>
 #include <lowbit/algo/gptq.hpp>
@@ -39,9 +40,7 @@
 #include <Eigen/Core>
 
 #include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <string>
+#include <limits>
 #include <vector>
 
 using tinyllama::linear_kind;
@@ -51,40 +50,15 @@ using namespace lowbit;
 
 namespace {
 
-struct site_data {
-  std::vector<matrix> calib, eval;  // X per window
-};
-
-std::map<linear_site, site_data> record(const tinyllama::model& m, const std::vector<tinyllama::window>& calib,
-                                        const std::vector<tinyllama::window>& eval) {
-  std::map<linear_site, site_data> r;
-  bool is_calib = true;
-  tinyllama::hooks h;
-  h.observe = [&](const linear_site& s, const matrix& x) {
-    if (s.kind == linear_kind::cls) return;
-    (is_calib ? r[s].calib : r[s].eval).push_back(x);
-  };
-  for (const auto& w : calib) tinyllama::forward(m, w, h, tinyllama::logits_rows::last);
-  is_calib = false;
-  for (const auto& w : eval) tinyllama::forward(m, w, h, tinyllama::logits_rows::last);
-  return r;
+// Every input row X of every transformer linear over `windows`, in window order (samples).
+tinyllama::calibration_recorder inputs(const tinyllama::model& m, const std::vector<tinyllama::window>& windows) {
+  return tinyllama::calibrate(m, windows, {}, std::numeric_limits<Eigen::Index>::max(), /*xtx=*/false);
 }
 
-matrix vstack(const std::vector<matrix>& parts) {
-  Eigen::Index rows = 0;
-  for (const matrix& p : parts) rows += p.rows();
-  matrix out(rows, parts.front().cols());
-  Eigen::Index r = 0;
-  for (const matrix& p : parts) {
-    out.middleRows(r, p.rows()) = p;
-    r += p.rows();
-  }
-  return out;
-}
-
-Eigen::MatrixXf hessian_of(const std::vector<matrix>& xs) {
-  hessian_accumulator<double> h(xs.front().cols(), hessian_count::tokens);
-  for (const matrix& x : xs) h.add_batch(x);
+// H = (2/T)·XᵀX, accumulated in double one window (window_rows rows of X) at a time.
+Eigen::MatrixXf hessian_of(const matrix& x, Eigen::Index window_rows) {
+  hessian_accumulator<double> h(x.cols(), hessian_count::tokens);
+  for (Eigen::Index r = 0; r < x.rows(); r += window_rows) h.add_batch(x.middleRows(r, window_rows));
   return h.matrix();
 }
 
@@ -92,12 +66,13 @@ struct losses {
   double rtn = 0, awq = 0, gptq = 0;
 };
 
+// Xc, Xe: the linear's input over the calibration / evaluation windows of window_rows rows each.
 template <class Q>
-losses site_losses(const Q& q, const matrix& W, const site_data& d) {
-  const Eigen::MatrixXf Hc = hessian_of(d.calib), He = hessian_of(d.eval);
+losses site_losses(const Q& q, const matrix& W, const matrix& Xc, const matrix& Xe, Eigen::Index window_rows) {
+  const Eigen::MatrixXf Hc = hessian_of(Xc, window_rows), He = hessian_of(Xe, window_rows);
   losses l;
   l.rtn = layer_loss(W, q.fake_quantize(W), He);
-  const auto a = awq_linear(vstack(d.calib), W, q);
+  const auto a = awq_linear(Xc, W, q);
   l.awq = layer_loss(W, a.Q, He);
   gptq_options o;
   o.act_order = true;
@@ -108,14 +83,16 @@ losses site_losses(const Q& q, const matrix& W, const site_data& d) {
 }
 
 template <class Q>
-void table(const char* title, const Q& q, const tinyllama::model& m, const std::map<linear_site, site_data>& rec) {
+void table(const char* title, const Q& q, const tinyllama::layer_study& st, const tinyllama::calibration_recorder& rc,
+           const tinyllama::calibration_recorder& re) {
+  const tinyllama::model& m = st.fp32;
   std::printf("%s\n%-8s %12s %12s %12s   %s\n", title, "site", "RTN", "AWQ", "GPTQ", "order");
   losses sum;
   int gptq_lt_awq = 0, awq_lt_rtn = 0, n = 0;
   for (int l = 0; l < m.cfg.n_layers; ++l)
     for (linear_kind k : tinyllama::layer_linears) {
       const linear_site s{l, k};
-      const losses v = site_losses(q, tinyllama::weight(m, s), rec.at(s));
+      const losses v = site_losses(q, tinyllama::weight(m, s), rc.at(s).samples, re.at(s).samples, st.window_tokens);
       sum.rtn += v.rtn;
       sum.awq += v.awq;
       sum.gptq += v.gptq;
@@ -130,43 +107,22 @@ void table(const char* title, const Q& q, const tinyllama::model& m, const std::
   std::printf("per layer: GPTQ < AWQ on %d / %d, AWQ < RTN on %d / %d\n\n", gptq_lt_awq, n, awq_lt_rtn, n);
 }
 
-int parse_int(const char* flag, const char* s) {
-  char* end = nullptr;
-  const long v = std::strtol(s, &end, 10);
-  LOWBIT_CHECK(end != s && *end == '\0' && v >= 1 && v <= 1000, flag, " expects an integer in 1..1000, got '", s, "'");
-  return int(v);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) try {
-  int n_calib = 8, n_eval = 4;
-  std::string data = LOWBIT_DATA_DIR;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    LOWBIT_CHECK(i + 1 < argc, "missing value after ", a, " (usage: gptq_awq_layers [--calib N] [--eval N] [--data DIR])");
-    if (a == "--calib") n_calib = parse_int("--calib", argv[++i]);
-    else if (a == "--eval") n_eval = parse_int("--eval", argv[++i]);
-    else if (a == "--data") data = argv[++i];
-    else LOWBIT_CHECK(false, "unknown option ", a, " (usage: gptq_awq_layers [--calib N] [--eval N] [--data DIR])");
-  }
-  const tinyllama::model m = tinyllama::load_model(data + "/stories260K/stories260K.bin");
-  const tinyllama::tokenizer tok = tinyllama::tokenizer::load(data + "/stories260K/tok512.bin", m.cfg.vocab_size);
-  const tinyllama::text_windows text = tinyllama::text_windows::load(tok, data + "/text/tinystories_val.txt");
-  std::vector<tinyllama::window> calib = text.calibration();
-  LOWBIT_CHECK(n_calib <= int(calib.size()), "--calib ", n_calib, ": only ", calib.size(), " calibration windows");
-  calib.resize(std::size_t(n_calib));
-  const auto eval = text.eval(n_eval);
+  const tinyllama::layer_study st = tinyllama::layer_study::from_args(argc, argv, "gptq_awq_layers", LOWBIT_DATA_DIR);
+  const tinyllama::model& m = st.fp32;
   std::printf("stories260K: dim %d, hidden %d, %d layers; calibration %d x %d tokens, evaluation %d windows\n",
-              m.cfg.dim, m.cfg.hidden_dim, m.cfg.n_layers, n_calib, text.window_tokens(), n_eval);
+              m.cfg.dim, m.cfg.hidden_dim, m.cfg.n_layers, int(st.calibration.size()), st.window_tokens,
+              int(st.eval.size()));
   std::printf("layer loss tr((W-Q) H_eval (W-Q)^T), H_eval from the held-out evaluation tokens\n\n");
-  const auto rec = record(m, calib, eval);
+  const tinyllama::calibration_recorder rc = inputs(m, st.calibration), re = inputs(m, st.eval);
 
   table("INT4 asymmetric g32 (uint4, GPTQ convention; w2: 5 groups of 32 + a tail of 12)",
-        quantizer<uint4>({per_group(32), mapping::asymmetric, convention::gptq, minmax_observer()}), m, rec);
-  table("MXFP4 (e2m1 + e8m0, block 32; w2 tail 12)", quantizer<float4_e2m1fn, float8_e8m0fnu>({mx_block(32)}), m, rec);
+        quantizer<uint4>({per_group(32), mapping::asymmetric, convention::gptq, minmax_observer()}), st, rc, re);
+  table("MXFP4 (e2m1 + e8m0, block 32; w2 tail 12)", quantizer<float4_e2m1fn, float8_e8m0fnu>({mx_block(32)}), st, rc, re);
   table("NVFP4 (e2m1 + ue4m3 block 16 + fp32 tensor scale; w2 tail 12)",
-        quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), m, rec);
+        quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), st, rc, re);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "%s\n", e.what());

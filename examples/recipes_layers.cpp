@@ -31,10 +31,11 @@
 //   ph-fp8-ms   ph-fp8 with MeanShift on K after RoPE
 // These are the rows of the Qwen3 recipe tables (plain int8, SmoothQuant int8, per-token,
 // per-head, FP8 with and without MeanShift, Hadamard + int4) measured layer by layer.
+#include "tinyllama/calibration.hpp"
 #include "tinyllama/eval.hpp"
 #include "tinyllama/forward.hpp"
+#include "tinyllama/layer_study.hpp"
 #include "tinyllama/model.hpp"
-#include "tinyllama/tokenizer.hpp"
 
 #include <lowbit/algo/hadamard.hpp>
 #include <lowbit/algo/llm_int8.hpp>
@@ -50,9 +51,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
+#include <limits>
 #include <map>
-#include <string>
 #include <vector>
 
 using tinyllama::linear_kind;
@@ -109,60 +109,35 @@ struct qkv_rec {
 };
 
 struct recording {
-  std::map<linear_site, std::vector<matrix>> x;  // per site, one X per window
-  std::map<int, qkv_rec> qkv;                    // per layer
+  tinyllama::calibration_recorder x;  // per site, every row of X (samples, in window order)
+  std::map<int, qkv_rec> qkv;         // per layer
 };
 
 recording record(const tinyllama::model& m, const std::vector<tinyllama::window>& windows) {
   recording r;
   tinyllama::hooks h;
-  h.observe = [&](const linear_site& s, const matrix& x) {
-    if (s.kind != linear_kind::cls) r.x[s].push_back(x);
-  };
   h.qkv = [&](int l, matrix& q, matrix& k, matrix& v) {
     r.qkv[l].q.push_back(q);
     r.qkv[l].k.push_back(k);
     r.qkv[l].v.push_back(v);
   };
-  for (const auto& w : windows) tinyllama::forward(m, w, h, tinyllama::logits_rows::last);
+  r.x = tinyllama::calibrate(m, windows, h, std::numeric_limits<Eigen::Index>::max(), /*xtx=*/false);
   return r;
-}
-
-int parse_int(const char* flag, const char* s) {
-  char* end = nullptr;
-  const long v = std::strtol(s, &end, 10);
-  LOWBIT_CHECK(end != s && *end == '\0' && v >= 1 && v <= 1000, flag, " expects an integer in 1..1000, got '", s, "'");
-  return int(v);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  int n_calib = 8, n_eval = 4;
-  std::string data = LOWBIT_DATA_DIR;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    LOWBIT_CHECK(i + 1 < argc, "missing value after ", a, " (usage: recipes_layers [--calib N] [--eval N] [--data DIR])");
-    if (a == "--calib") n_calib = parse_int("--calib", argv[++i]);
-    else if (a == "--eval") n_eval = parse_int("--eval", argv[++i]);
-    else if (a == "--data") data = argv[++i];
-    else LOWBIT_CHECK(false, "unknown option ", a, " (usage: recipes_layers [--calib N] [--eval N] [--data DIR])");
-  }
-  const tinyllama::model fp32 = tinyllama::load_model(data + "/stories260K/stories260K.bin");
-  const tinyllama::tokenizer tok = tinyllama::tokenizer::load(data + "/stories260K/tok512.bin", fp32.cfg.vocab_size);
-  const tinyllama::text_windows text = tinyllama::text_windows::load(tok, data + "/text/tinystories_val.txt");
-  std::vector<tinyllama::window> calib = text.calibration();
-  LOWBIT_CHECK(n_calib <= int(calib.size()), "--calib ", n_calib, ": only ", calib.size(), " calibration windows");
-  calib.resize(std::size_t(n_calib));
-  const std::vector<tinyllama::window> eval = text.eval(n_eval);
+  const tinyllama::layer_study st = tinyllama::layer_study::from_args(argc, argv, "recipes_layers", LOWBIT_DATA_DIR);
+  const tinyllama::model& fp32 = st.fp32;
   const tinyllama::config& c = fp32.cfg;
   const int hs = c.head_size();
   std::printf("stories260K: dim %d, hidden %d, %d layers, %d heads / %d kv heads of %d\n", c.dim, c.hidden_dim,
               c.n_layers, c.n_heads, c.n_kv_heads, hs);
-  std::printf("calibration: %d windows x %d tokens (end of text); evaluation: %d windows (start of text)\n\n", n_calib,
-              text.window_tokens(), n_eval);
+  std::printf("calibration: %d windows x %d tokens (end of text); evaluation: %d windows (start of text)\n\n",
+              int(st.calibration.size()), st.window_tokens, int(st.eval.size()));
 
-  const recording rc = record(fp32, calib), re = record(fp32, eval);
+  const recording rc = record(fp32, st.calibration), re = record(fp32, st.eval);
 
   const quantizer<int8> w_i8({per_channel(0)}), x_i8({per_tensor()});
   const quantizer<int8> x_i8_tok({per_token(), mapping::asymmetric, convention::lowbit, minmax_observer()});
@@ -175,7 +150,7 @@ int main(int argc, char** argv) try {
   for (int l = 0; l < c.n_layers; ++l)
     for (auto group : {std::vector<linear_kind>{linear_kind::wq, linear_kind::wk, linear_kind::wv},
                        std::vector<linear_kind>{linear_kind::w1, linear_kind::w3}}) {
-      const matrix xc = vstack(rc.x.at({l, group[0]}));
+      const matrix& xc = rc.x.at({l, group[0]}).samples;
       std::vector<const matrix*> ws;
       for (linear_kind k : group) ws.push_back(&tinyllama::weight(fp32, {l, k}));
       // A channel that is zero over the whole calibration slice would be an error: keep s = 1 there.
@@ -201,7 +176,7 @@ int main(int argc, char** argv) try {
     for (linear_kind kind : tinyllama::layer_linears) {
       const linear_site site{l, kind};
       const matrix& w = tinyllama::weight(fp32, site);
-      const matrix xc = vstack(rc.x.at(site)), xe = vstack(re.x.at(site));
+      const matrix &xc = rc.x.at(site).samples, &xe = re.x.at(site).samples;
       const matd y = product(xe, w);
       const float amax = xc.cwiseAbs().maxCoeff();
       double s[n_lin];

@@ -13,6 +13,7 @@
 #include "tinyllama/eval.hpp"
 #include "tinyllama/forward.hpp"
 #include "tinyllama/model.hpp"
+#include "tinyllama/parse_int.hpp"
 #include "tinyllama/recipes.hpp"
 #include "tinyllama/report.hpp"
 #include "tinyllama/tokenizer.hpp"
@@ -56,15 +57,8 @@ void usage(std::FILE* f) {
                tinyllama::recipe_names().c_str());
 }
 
-int parse_int(const std::string& flag, const char* s, int lo, int hi) {
-  char* end = nullptr;
-  const long v = std::strtol(s, &end, 10);
-  LOWBIT_CHECK(end != s && *end == '\0' && v >= lo && v <= hi, flag, " expects an integer in ", lo, "..", hi,
-               ", got '", s, "'");
-  return static_cast<int>(v);
-}
-
 options parse(int argc, char** argv) {
+  using tinyllama::parse_int;
   options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];

@@ -9,12 +9,13 @@
 //   samples  the first `max_sample_rows` rows of X, verbatim (AWQ's scale/clip search)
 // wq/wk/wv share one input, and so do w1/w3: their statistics are equal (recorded for each).
 //
-//   tinyllama::calibration_recorder rec;            // or rec.max_sample_rows = 4096;
-//   tinyllama::hooks h;  h.observe = std::ref(rec);
-//   for (const auto& w : data.calibration_windows()) tinyllama::forward(model, w, h);
-//   const auto& s = rec.at({3, tinyllama::linear_kind::w2});   // s.hessian() is K×K
+//   const auto rec = tinyllama::calibrate(model, text.calibration());   // or (…, base hooks, 4096 sample rows)
+//   const auto& s = rec.at({3, tinyllama::linear_kind::w2});           // s.hessian() is K×K
+// calibrate() runs the model over the windows (logits of the last row only) and records every
+// transformer linear (not the classifier); a recorder can also be set as hooks::observe directly.
 #pragma once
 
+#include "eval.hpp"
 #include "forward.hpp"
 
 #include <lowbit/error.hpp>
@@ -23,6 +24,7 @@
 
 #include <algorithm>
 #include <map>
+#include <vector>
 
 namespace tinyllama {
 
@@ -74,5 +76,23 @@ struct calibration_recorder {
     return it->second;
   }
 };
+
+// Statistics of every transformer-linear input of m over `windows`, run with `base` hooks (their
+// observe is called first; linear / qkv / attention act as usual). sample_rows: rows of X kept
+// verbatim per site; xtx: whether to accumulate Σ xᵀx.
+inline calibration_recorder calibrate(const model& m, const std::vector<window>& windows, const hooks& base = {},
+                                      Eigen::Index sample_rows = 0, bool xtx = true) {
+  LOWBIT_CHECK(!windows.empty(), "calibrate: no calibration windows");
+  calibration_recorder rec;
+  rec.record_xtx = xtx;
+  rec.max_sample_rows = sample_rows;
+  hooks h = base;
+  h.observe = [&rec, &base](const linear_site& s, const matrix& x) {
+    if (base.observe) base.observe(s, x);
+    if (s.kind != linear_kind::cls) rec(s, x);
+  };
+  for (const window& w : windows) forward(m, w, h, logits_rows::last);
+  return rec;
+}
 
 }  // namespace tinyllama

@@ -80,12 +80,7 @@ inline constexpr Eigen::Index smooth_sample_rows = 2048;
 // Returns the mean chosen α over the 2·n_layers searches (for diagnostics).
 template <class XQ, class WQ>
 double smooth(model& m, const std::vector<window>& calibration, const XQ& xq, const WQ& wq) {
-  calibration_recorder rec;
-  rec.record_xtx = false;
-  rec.max_sample_rows = smooth_sample_rows;
-  hooks h;
-  h.observe = std::ref(rec);
-  for (const auto& w : calibration) forward(m, w, h, logits_rows::last);
+  const calibration_recorder rec = calibrate(m, calibration, {}, smooth_sample_rows, /*xtx=*/false);
   double alpha_sum = 0;
   int n = 0;
   for (int l = 0; l < m.cfg.n_layers; ++l)

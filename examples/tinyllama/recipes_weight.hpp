@@ -103,24 +103,6 @@ lowbit::quantizer<F> per_token_quantizer() {
       {lowbit::per_token(), lowbit::mapping::symmetric, lowbit::convention::lowbit, lowbit::absmax_observer()});
 }
 
-// ---- calibration ------------------------------------------------------------------------------
-
-// Statistics of every transformer-linear input of m over `windows` (run with `base` hooks).
-inline calibration_recorder calibrate(const model& m, const std::vector<window>& windows, const hooks& base = {},
-                                      Eigen::Index sample_rows = 0, bool xtx = true) {
-  LOWBIT_CHECK(!windows.empty(), "calibrate: no calibration windows");
-  calibration_recorder rec;
-  rec.record_xtx = xtx;
-  rec.max_sample_rows = sample_rows;
-  hooks h = base;
-  h.observe = [&rec, &base](const linear_site& s, const matrix& x) {
-    if (base.observe) base.observe(s, x);
-    if (s.kind != linear_kind::cls) rec(s, x);
-  };
-  for (const window& w : windows) forward(m, w, h, logits_rows::last);
-  return rec;
-}
-
 // ---- GPTQ, AWQ ----------------------------------------------------------------------------
 
 // Online input rotation of a site (empty: none) — the Hessian GPTQ needs is that of the rotated

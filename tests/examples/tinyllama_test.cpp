@@ -11,10 +11,14 @@
 #include "../../examples/tinyllama/calibration.hpp"
 #include "../../examples/tinyllama/eval.hpp"
 #include "../../examples/tinyllama/forward.hpp"
+#include "../../examples/tinyllama/layer_study.hpp"
 #include "../../examples/tinyllama/model.hpp"
+#include "../../examples/tinyllama/parse_int.hpp"
 #include "../../examples/tinyllama/recipes.hpp"
 #include "../../examples/tinyllama/report.hpp"
 #include "../../examples/tinyllama/tokenizer.hpp"
+
+#include "support/error_of.hpp"
 
 #include <doctest/doctest.h>
 
@@ -32,6 +36,7 @@
 #include <vector>
 
 namespace tl = tinyllama;
+using lowbit_test::error_of;
 
 namespace {
 
@@ -71,16 +76,6 @@ struct temp_file {
   }
   ~temp_file() { std::filesystem::remove(path); }
 };
-
-// The lowbit::error message thrown by f, or "" when it does not throw one.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const lowbit::error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 void put_i32(std::vector<char>& b, std::size_t offset, std::int32_t v) { std::memcpy(b.data() + offset, &v, 4); }
 
@@ -382,6 +377,63 @@ TEST_CASE("examples/tinyllama: calibration recorder statistics") {
   CHECK(s.mean().isApprox(x.colwise().mean().transpose(), 1e-9));
   CHECK(rec.at({0, tl::linear_kind::wq}).xtx == rec.at({0, tl::linear_kind::wk}).xtx);  // shared input
   CHECK_THROWS_AS(rec.at({7, tl::linear_kind::wq}), lowbit::error);
+}
+
+TEST_CASE("examples/tinyllama: calibrate() records every transformer linear over the windows") {
+  const tl::model& m = fp32();
+  const std::vector<tl::window> windows{reference_sentence_ids,
+                                        tl::window(reference_sentence_ids.begin(), reference_sentence_ids.begin() + 20)};
+  int observed = 0, qkv_calls = 0;
+  tl::hooks base;
+  base.observe = [&](const tl::linear_site&, const tl::matrix&) { ++observed; };
+  base.qkv = [&](int, tl::matrix&, tl::matrix&, tl::matrix&) { ++qkv_calls; };
+  const tl::calibration_recorder rec = tl::calibrate(m, windows, base, std::numeric_limits<Eigen::Index>::max(), false);
+  CHECK(observed == 2 * (7 * 5 + 1));  // base hooks still see every linear, the classifier included
+  CHECK(qkv_calls == 2 * 5);
+  CHECK(rec.stats.size() == 7 * 5);  // the classifier is not recorded
+  const tl::linear_site site{4, tl::linear_kind::w2};
+  const tl::linear_stats& s = rec.at(site);
+  CHECK(s.rows == 35 + 20);
+  CHECK(s.xtx.size() == 0);
+  // The same rows as a recorder set as hooks::observe by hand, in window order.
+  tl::calibration_recorder direct;
+  direct.max_sample_rows = 1000;
+  tl::hooks h;
+  h.observe = std::ref(direct);
+  for (const tl::window& w : windows) tl::forward(m, w, h, tl::logits_rows::last);
+  CHECK(s.samples == direct.at(site).samples);
+  CHECK(tl::calibrate(m, windows).at(site).xtx == direct.at(site).xtx);  // default: Σ xᵀx, no samples
+  CHECK(tl::calibrate(m, windows).at(site).samples.rows() == 0);
+  CHECK(error_of([&] { tl::calibrate(m, {}); }).find("no calibration windows") != std::string::npos);
+}
+
+TEST_CASE("examples/tinyllama: parse_int and the per-layer examples' command line") {
+  CHECK(tl::parse_int("--n", "7", 1, 7) == 7);
+  CHECK(tl::parse_int("--n", "-3", -3, 0) == -3);
+  for (const char* bad : {"8", "0", "", "7x", "x", "99999999999999999999"})
+    CHECK(error_of([&] { tl::parse_int("--n", bad, 1, 7); }).find("--n expects an integer in 1..7") != std::string::npos);
+
+  const auto from_args = [](std::vector<std::string> args) {
+    args.insert(args.begin(), "prog");
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    return tl::layer_study::from_args(int(argv.size()), argv.data(), "prog", data_dir);
+  };
+  CHECK(error_of([&] { from_args({"--calib"}); }).find("missing value after --calib (usage: prog [--calib N]") !=
+        std::string::npos);
+  CHECK(error_of([&] { from_args({"--windows", "3"}); }).find("unknown option --windows") != std::string::npos);
+  CHECK(error_of([&] { from_args({"--eval", "0"}); }).find("--eval expects an integer in 1..1000") != std::string::npos);
+  CHECK(error_of([&] { from_args({"--data", data_dir + "/nowhere"}); }).find("nowhere") != std::string::npos);
+  const tl::layer_study st = from_args({"--calib", "3", "--eval", "2"});
+  CHECK(st.fp32.cfg.dim == 64);
+  CHECK(st.window_tokens == 512);
+  REQUIRE(st.calibration.size() == 3u);
+  REQUIRE(st.eval.size() == 2u);
+  // The first calibration windows of the slice at the end of the text; evaluation from its start.
+  const tl::text_windows text = tl::text_windows::load(tok(), text_path);
+  const std::vector<tl::window> slice = text.calibration();
+  CHECK(st.calibration == std::vector<tl::window>(slice.begin(), slice.begin() + 3));
+  CHECK(st.eval == text.eval(2));
 }
 
 TEST_CASE("examples/tinyllama: forward rejects bad token windows") {
