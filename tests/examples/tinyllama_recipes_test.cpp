@@ -2,7 +2,8 @@
 // table (examples/tinyllama/recipes_wa.hpp) and the shared helpers (recipe_util.hpp), on the
 // real stories260K model and TinyStories text. Quick: the first two 512-token windows of the
 // text for evaluation, the last two windows of a 40 KiB slice for calibration (disjoint); each
-// recipe is prepared once for the whole file. Every recipe of the table runs in the slow suite.
+// recipe is prepared once per test binary (tests/support/stories260k.hpp). Every recipe of the
+// table runs in the slow suite.
 
 // GCC 12 + ASan: see tests/examples/tinyllama_test.cpp (false-positive -Wuninitialized in
 // avx512fintrin.h, GCC bug 105593). Must precede the first Eigen include.
@@ -17,53 +18,20 @@
 #include "../../examples/tinyllama/recipes_wa.hpp"
 #include "../../examples/tinyllama/tokenizer.hpp"
 
+#include "support/stories260k.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iterator>
-#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 namespace tl = tinyllama;
+using namespace lowbit_test::stories260k;  // data(), context(), prepare(name)
 
 namespace {
-
-const std::string data_dir = LOWBIT_TEST_DATA_DIR;
-
-struct fixture {
-  tl::model fp32;
-  std::vector<tl::window> eval, calibration;
-};
-
-// The first 40 KiB of the evaluation text in windows of 512 tokens: the last 2 calibrate.
-const fixture& data() {
-  static const fixture f = [] {
-    Eigen::setNbThreads(1);
-    fixture d{tl::load_model(data_dir + "/stories260K/stories260K.bin"), {}, {}};
-    const tl::tokenizer tok = tl::tokenizer::load(data_dir + "/stories260K/tok512.bin", 512);
-    std::ifstream in(data_dir + "/text/tinystories_val.txt", std::ios::binary);
-    std::string text(std::istreambuf_iterator<char>(in), {});
-    text.resize(40960);
-    const tl::text_windows w = tl::text_windows::from_text(tok, text, 512, 2);
-    d.eval = w.eval(2);
-    d.calibration = w.calibration();
-    return d;
-  }();
-  return f;
-}
-
-// Recipe `name` prepared on the fixture's calibration windows (once per test binary).
-const tl::prepared& prepare(const std::string& name) {
-  static std::map<std::string, tl::prepared> cache;
-  auto it = cache.find(name);
-  if (it == cache.end())
-    it = cache.emplace(name, tl::find_recipe(name).prepare(tl::recipe_context{data().fp32, data().calibration})).first;
-  return it->second;
-}
 
 double ppl(const tl::prepared& p, int windows, std::size_t tokens = 512) {
   std::vector<tl::window> w;

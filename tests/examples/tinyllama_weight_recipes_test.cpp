@@ -15,50 +15,19 @@
 #include "../../examples/tinyllama/recipes_weight.hpp"
 #include "../../examples/tinyllama/tokenizer.hpp"
 
+#include "support/stories260k.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace tl = tinyllama;
+using namespace lowbit_test::stories260k;  // data(), context(), prepare(name)
 
 namespace {
-
-const std::string data_dir = LOWBIT_TEST_DATA_DIR;
-
-struct fixture {
-  tl::model fp32;
-  std::vector<tl::window> eval, calibration;
-};
-
-const fixture& data() {
-  static const fixture f = [] {
-    Eigen::setNbThreads(1);
-    fixture d{tl::load_model(data_dir + "/stories260K/stories260K.bin"), {}, {}};
-    const tl::tokenizer tok = tl::tokenizer::load(data_dir + "/stories260K/tok512.bin", 512);
-    std::ifstream in(data_dir + "/text/tinystories_val.txt", std::ios::binary);
-    std::string text(std::istreambuf_iterator<char>(in), {});
-    text.resize(40960);
-    const tl::text_windows w = tl::text_windows::from_text(tok, text, 512, 2);
-    d.eval = w.eval(2);
-    d.calibration = w.calibration();
-    return d;
-  }();
-  return f;
-}
-
-tl::recipe_context context() { return tl::recipe_context{data().fp32, data().calibration}; }
-
-const tl::prepared& prepare(const std::string& name) {
-  static std::map<std::string, tl::prepared> cache;
-  auto it = cache.find(name);
-  if (it == cache.end()) it = cache.emplace(name, tl::find_recipe(name).prepare(context())).first;
-  return it->second;
-}
 
 double ppl(const tl::prepared& p) { return tl::perplexity(p.m, data().eval, p.h).ppl(); }
 
