@@ -14,18 +14,14 @@
 #include <lowbit/kernel/gemm_block_scaled.hpp>
 #include <lowbit/quantize/quantizer.hpp>
 
+#include "support/random.hpp"
+
 namespace {
 
 using Index = Eigen::Index;
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-RowMat randn(Index r, Index c, unsigned seed, float sd = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, sd);
-  RowMat m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = d(g);
-  return m;
-}
+using lowbit_test::randn;
 
 // |Y − Â·B̂ᵀ| <= (K/bk + 8)·2^-24·Σ|â·b̂| (one rounding of P and of the promotion FMA per block,
 // the scale product, the tensor scale and the quantizer's own fp32 dequantization).
