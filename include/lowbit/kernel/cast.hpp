@@ -22,8 +22,9 @@
 //   decode, SIMD  any minifloat or integer format stored in a byte, by bit arithmetic;
 //   decode, table other byte formats (e8m0, nf4): a 256-entry table built from the scalar
 //                 decode; 16-bit formats: the scalar decode.
-// The SIMD arithmetic is integer or exact float arithmetic only, so results do not depend on
-// the floating-point environment (rounding mode, FTZ/DAZ).
+// The SIMD arithmetic is integer or exact float arithmetic only (or, for nearest-even, float
+// operations with an explicit rounding: simd.hpp), so results do not depend on the
+// floating-point environment (rounding mode, FTZ/DAZ).
 #pragma once
 
 #include <algorithm>
@@ -41,6 +42,7 @@
 #include "../rounding/directed.hpp"
 #include "../rounding/nearest.hpp"
 #include "../rounding/stochastic.hpp"
+#include "simd.hpp"
 
 namespace lowbit {
 
@@ -230,9 +232,16 @@ inline f32x decode_integer(const i32x& c) {
 
 constexpr std::size_t lanes = f32x::size;
 
+// Nearest-even (saturating, for minifloats): the quantize kernels' encoders of simd.hpp, which
+// take fewer instructions (measured 4-25x faster than the general encoders above, whose
+// per-lane variable shifts xsimd 8 does not vectorise); NaN -> 0 for integers, as the scalar code.
 template <class F, class R, overflow Ov>
 inline i32x encode_batch(const f32x& x) {
-  if constexpr (is_byte_integer<F>) return encode_integer<F, R>(x);
+  if constexpr (is_byte_integer<F> && std::is_same_v<R, round_nearest_even>)
+    return xsimd::select(xsimd::bool_cast(xsimd::isnan(x)), i32x(0), simd::encode_integer<F, arch>(x));
+  else if constexpr (is_byte_integer<F>) return encode_integer<F, R>(x);
+  else if constexpr (std::is_same_v<R, round_nearest_even> && Ov == overflow::saturate)
+    return simd::encode_minifloat<F, arch>(x);
   else return encode_minifloat<F, R, Ov>(x);
 }
 

@@ -322,10 +322,14 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   p.tensor_scale = t;
   // rec[k] = 1/eff[k]: exact for e8m0 scales (powers of two); otherwise RN(1/eff) for
   // simd::encode_quotient, NaN where eff is outside [2^-125, 2^125] (then it divides).
-  auto reciprocals = [&](const float* eff, float* rec, Index n) {
-    for (Index k = 0; k < n; ++k)
-      rec[k] = mul || (eff[k] >= 0x1p-125f && eff[k] <= 0x1p125f) ? 1.0f / eff[k]
-                                                                  : std::numeric_limits<float>::quiet_NaN();
+  auto reciprocals = [&](const float* eff, float* rec, Index n) {  // n: a multiple of N
+    using fb = simd::fb<A>;
+    for (Index k = 0; k < n; k += N) {
+      const fb e = fb::load_unaligned(eff + k);
+      fb rv = fb(1.0f) / e;
+      if (!mul) rv = xsimd::select(e >= fb(0x1p-125f) && e <= fb(0x1p125f), rv, fb(std::numeric_limits<float>::quiet_NaN()));
+      rv.store_unaligned(rec + k);
+    }
   };
 
   if (gr == 1 && br > 1) {
