@@ -471,6 +471,136 @@ TEST_CASE("algo/gptq: rank-deficient, indefinite and negative-definite H take th
   CHECK(zero.Q.isZero(0));
 }
 
+namespace {
+
+// The reference's factor in float64: U upper with H⁻¹ = UᵀU (torch cholesky, cholesky_inverse,
+// cholesky upper=True).
+Eigen::MatrixXd reference_U(const Eigen::MatrixXd& H) {
+  const Eigen::Index K = H.rows();
+  const Eigen::MatrixXd L = H.llt().matrixL();
+  const Eigen::MatrixXd Linv = L.triangularView<Eigen::Lower>().solve(Eigen::MatrixXd::Identity(K, K));
+  const Eigen::MatrixXd Hinv = Linv.transpose() * Linv;
+  return Hinv.llt().matrixU();
+}
+
+// IST-DASLab fasterquant transcribed in float64 with the reference's U route: W4 asymmetric
+// (gptq convention) groups of G, lazy blocks of B; dynamic group parameters fitted on the
+// global W (reference: lacks the current block's updates) or on the fully updated columns.
+Eigen::MatrixXi reference_loop(const Mat& Wf, const Eigen::MatrixXf& Hf, Eigen::Index G, Eigen::Index B,
+                               bool global_fit) {
+  const Eigen::Index N = Wf.rows(), K = Wf.cols();
+  Eigen::MatrixXd W = Wf.cast<double>(), H = Hf.cast<double>();
+  H.diagonal().array() += 0.01 * H.diagonal().mean();
+  const Eigen::MatrixXd U = reference_U(H);
+  Eigen::MatrixXi C(N, K);
+  Eigen::VectorXd scale(N), zero(N);
+  Eigen::MatrixXd Err(N, B);
+  for (Eigen::Index i1 = 0; i1 < K; i1 += B) {
+    const Eigen::Index i2 = std::min(K, i1 + B);
+    Eigen::MatrixXd W1 = W.middleCols(i1, i2 - i1);
+    for (Eigen::Index k = i1; k < i2; ++k) {
+      if (k % G == 0) {
+        const Eigen::Index kend = std::min(K, k + G);
+        Eigen::MatrixXd X = W.middleCols(k, kend - k);
+        if (!global_fit) {  // every update of the columns j < k
+          X.leftCols(std::min(kend, i2) - k) = W1.middleCols(k - i1, std::min(kend, i2) - k);
+          if (kend > i2)
+            X.rightCols(kend - i2) -= Err.leftCols(k - i1) * U.block(i1, i2, k - i1, kend - i2);
+        }
+        for (Eigen::Index n = 0; n < N; ++n) {  // float32 parameters, as the reference stores them
+          const float lo = float(std::min(0.0, X.row(n).minCoeff())), hi = float(std::max(0.0, X.row(n).maxCoeff()));
+          const float s = lo == 0.0f && hi == 0.0f ? 2.0f / 15.0f : (hi - lo) / 15.0f;
+          scale(n) = s;
+          zero(n) = std::nearbyint(lo == 0.0f && hi == 0.0f ? 1.0f / s : -lo / s);
+        }
+      }
+      for (Eigen::Index n = 0; n < N; ++n) {
+        const double w = W1(n, k - i1);
+        const double c = std::clamp(std::nearbyint(float(w) / float(scale(n))) + zero(n), 0.0, 15.0);
+        C(n, k) = int(c);
+        Err(n, k - i1) = (w - scale(n) * (c - zero(n))) / U(k, k);
+      }
+      W1.rightCols(i2 - k - 1) -= Err.col(k - i1) * U.block(k, k + 1, 1, i2 - k - 1);
+    }
+    W.rightCols(K - i2) -= Err.leftCols(i2 - i1) * U.block(i1, i2, i2 - i1, K - i2);
+  }
+  return C;
+}
+
+}  // namespace
+
+TEST_CASE("algo/gptq: the reversed Cholesky factor R (H = R·Rᵀ) is the inverse of the reference's U") {
+  const Eigen::Index K = 96;
+  Eigen::MatrixXf well = correlated_hessian(K, 400, 30);
+  well.diagonal().array() += 0.01f * well.diagonal().mean();
+  // Ill-conditioned: nearly collinear channels (cond(H) ≈ 1e7).
+  Mat X = randn(300, K, 31);
+  for (Eigen::Index k = 1; k < K; ++k) X.col(k) = X.col(0) + 1e-3f * X.col(k);
+  hessian_accumulator<float> h(K);
+  h.add_batch(X);
+  Eigen::MatrixXf ill = h.matrix();
+  ill.diagonal().array() += 1e-5f * ill.diagonal().mean();
+  for (const auto* Hp : {&well, &ill}) {
+    const Eigen::MatrixXd Hd = Hp->cast<double>();
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(Hd);
+    const double cond = svd.singularValues()(0) / svd.singularValues()(K - 1);
+    CAPTURE(cond);
+    const Eigen::MatrixXd U = reference_U(Hd);
+    for (bool dbl : {true, false}) {
+      CAPTURE(dbl);
+      Eigen::MatrixXf Rs;
+      Eigen::VectorXf rd;
+      REQUIRE((dbl ? detail::reversed_cholesky<double>(*Hp, Rs, rd) : detail::reversed_cholesky<float>(*Hp, Rs, rd)));
+      CHECK(Rs.diagonal().isOnes(0));
+      CHECK(Rs.triangularView<Eigen::StrictlyLower>().toDenseMatrix().isZero(0));
+      const Eigen::MatrixXd R = Rs.cast<double>() * rd.cast<double>().asDiagonal();
+      const Eigen::MatrixXd Rref = U.triangularView<Eigen::Upper>().solve(Eigen::MatrixXd::Identity(K, K));
+      const Eigen::MatrixXd I = Eigen::MatrixXd::Identity(K, K);
+      // Float storage of the exact R is the floor: ‖fl(R) − R‖ and ‖U·fl(R) − I‖.
+      const Eigen::MatrixXd Rfl = Rref.cast<float>().cast<double>();
+      const double rel = (R - Rref).norm() / Rref.norm(), floor_rel = (Rfl - Rref).norm() / Rref.norm();
+      const double res = (U * R - I).norm(), floor_res = (U * Rfl - I).norm();
+      MESSAGE("cond(H) ", cond, (dbl ? " float64" : " float32"), " factor: |R - U^-1|/|U^-1| ", rel, " (floor ", floor_rel,
+              "), |U R - I| ", res, " (floor ", floor_res, ")");
+      CHECK((R * R.transpose() - Hd).norm() <= 1e-6 * Hd.norm());
+      if (dbl) {  // float64: the route adds float64 round-off only (cond(H)·1e-16 ≤ 1e-8)
+        CHECK(rel <= 2 * floor_rel + 1e-8);
+        CHECK(res <= 2 * floor_res + 1e-8 * std::sqrt(cond));
+      } else {    // float32: errors grow with cond(H)·2^-24 (why float64 is the default)
+        CHECK(rel <= 2 * floor_rel + 1e-7 * cond);
+      }
+    }
+  }
+  Eigen::MatrixXf Rs;
+  Eigen::VectorXf rd;
+  const Eigen::MatrixXf neg = -well;
+  CHECK_FALSE(detail::reversed_cholesky<double>(neg, Rs, rd));
+}
+
+TEST_CASE("algo/gptq: equals the reference loop through U (float64 transcription), incl. group fits mid-block") {
+  const Mat W = randn(40, 192, 32, 0.5f);
+  const Eigen::MatrixXf H = correlated_hessian(192, 500, 33);
+  quantizer<uint4> q({per_group(32), mapping::asymmetric, convention::gptq, minmax_observer()});
+  quantizer<uint4> q64({per_group(64), mapping::asymmetric, convention::gptq, minmax_observer()});
+  gptq_options o;
+  auto codes = [](const auto& r) {
+    Eigen::MatrixXi c(r.weight.codes.rows(), r.weight.codes.cols());
+    for (Eigen::Index i = 0; i < c.rows(); ++i)
+      for (Eigen::Index j = 0; j < c.cols(); ++j) c(i, j) = int(uint4::to_int(r.weight.codes(i, j)));
+    return c;
+  };
+  for (gptq_mode mode : {gptq_mode::reference, gptq_mode::corrected})
+    for (Eigen::Index B : {128, 64, 48, 32}) {
+      o.mode = mode;
+      o.block_size = B;
+      CAPTURE(int(mode));
+      CAPTURE(B);
+      const bool global = mode == gptq_mode::reference;
+      CHECK(agreement(codes(gptq(W, H, q, o)), reference_loop(W, H, 32, B, global)) >= 0.999);
+      CHECK(agreement(codes(gptq(W, H, q64, o)), reference_loop(W, H, 64, B, global)) >= 0.999);
+    }
+}
+
 TEST_CASE("algo/hessian: streaming H = (2/N)·ΣXᵀX, both counting conventions, running-mean equal") {
   const Mat X1 = randn(30, 12, 25), X2 = randn(50, 12, 26);
   hessian_accumulator<double> seq(12), tok(12, hessian_count::tokens);
