@@ -19,6 +19,7 @@
 
 #include <doctest/doctest.h>
 
+#include "support/lcg.hpp"
 #include "support/random.hpp"
 
 using namespace lowbit;
@@ -33,15 +34,6 @@ Mat salient_acts(Eigen::Index T, Eigen::Index K, unsigned seed) {
   for (Eigen::Index k = 0; k < K; k += 9) x.col(k) *= 20.0f;
   return x;
 }
-
-struct lcg {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return s >> 33;
-  }
-  long integer(long lo, long hi) { return lo + long(next() % std::uint64_t(hi - lo + 1)); }
-};
 
 // make_awq_golden.py inputs
 void golden_inputs(Mat& W, Mat& X) {
