@@ -519,3 +519,23 @@ TEST_CASE("kernel/simd: the minifloat encoder equals lowbit::encode on a sweep o
   check_encoder_sweep<float4_e2m1fn>();
   check_encoder_sweep<float8_ue4m3>();
 }
+
+TEST_CASE("kernel/quantize: outputs of >= 4 MiB (streaming stores) equal the scalar quantizer") {
+  {  // bytes: rows start at every alignment (cols = 4100)
+    const input in = make_input(1030, 4100, 4100, 31, 0);
+    check_same<xsimd::default_arch, float>(quantizer<int8>({per_token()}), in, "int8 per_token, 4.2 MB of codes");
+  }
+  {  // nibbles: 2048 × 4096 -> 4 MiB packed, bf16 input
+    const Index rows = 2048, cols = 4096;
+    const input in = make_input(rows, cols, cols, 32, 0);
+    quantizer<float4_e2m1fn, float8_e8m0fnu> q({mx_block(32)});
+    const auto ref = q.quantize(RowMap<Eigen::bfloat16>(in.h.data(), rows, cols, Eigen::OuterStride<>(cols)));
+    std::vector<std::uint8_t> out(std::size_t(rows * cols / 2));
+    const qparams p = kernel::quantize_packed(q, in.h.data(), rows, cols, cols, out.data(), cols / 2);
+    CHECK(p.scale == ref.params.scale);
+    Index bad = 0;
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < cols; ++j) bad += ((out[std::size_t(i * cols / 2 + j / 2)] >> (4 * (j % 2))) & 0xF) != ref.codes(i, j);
+    CHECK(bad == 0);
+  }
+}
