@@ -3,11 +3,14 @@
 // Y[M×N] = X[M×K]·Ŵᵀ with N = K = 4096. Baselines measured in the same run:
 //   memcpy_64MiB   memcpy of a 64 MiB buffer (DRAM-resident): source bytes / s
 //   eigen_sgemv    Eigen float GEMV, W 4096×4096 fp32 row-major (64 MiB, DRAM-resident)
-// The 4-bit kernels cycle through 8 copies of the weights (8 × 8.5 MiB > the 32 MiB L3), so
-// every call streams its weights from DRAM as a decode step over many layers does.
+// The 4-bit kernels cycle through 8 copies of the weights (68 MiB; the VM's shared L3 does not
+// hold such working sets, shared/research/perf.md §5: 2, 8 and 16 copies run at the same
+// speed), so every call streams its weights from DRAM as a decode step over many layers does.
 // Counters: GFLOPS (2·M·N·K / s), wGBps (packed weight + scale bytes / s), x_eigen
 // (speed-up over Eigen float GEMV), x_memcpy (weight bytes/s over memcpy bytes/s).
-// Run: OMP_NUM_THREADS=1 build-gemm/bench/lowbit_kernel_bench --benchmark_filter="memcpy_64MiB|sgemv|w4_"
+// Run: OMP_NUM_THREADS=1 build/bench/lowbit_kernel_bench --benchmark_filter="memcpy_64MiB|sgemv|w4_"
+//        --benchmark_counters_tabular=true --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+// (with repetitions, x_eigen / x_memcpy divide by the last baseline repetition).
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>

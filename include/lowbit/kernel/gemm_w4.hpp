@@ -11,17 +11,32 @@
 // asymmetric int4/uint4), same shape as s. MX (e8m0) and NVFP4 (ue4m3) scales enter as their
 // decoded float values, which is what qparams::scale holds.
 //
-// Dequantization happens in registers: per group a 16-entry table (lut − z)·(s·t) is built once
-// and codes are decoded with `vpermps` (16 lanes = the 16 codes) against activations reordered
-// once per call into the decoded lane order: 128-element chunks when G is a multiple of 128
-// (64 code bytes as 16 dwords, one shift + one vpermps per 16 weights), else 32-element
-// chunks (vpmovzxbd + two vpermps); NVFP4's 16-element groups use two tables per chunk
-// (`vpermt2ps`). The M = 1 decode case is memory-bound: it
-// reads K/2 bytes per output plus the scales, 8× fewer weight bytes than a float GEMV.
-// Register tile: up to 4 rows of X × 4 rows of W. The SIMD path needs AVX-512F and G a
-// multiple of 32 or G = 16 (other G: the portable path); a K tail that is not a whole chunk
-// is finished in scalar code. fp32 accumulation; the order is fixed, so results never depend
-// on the thread count (they do differ from the portable path's order in the last bits).
+// Dequantization happens in registers, with `vpermps` as a 16-entry float lookup (16 lanes =
+// 16 codes, index bits 0-3), against activations reordered once per call into the decoded
+// lane order. Two kernels (AVX-512F):
+//  * M = 1 (decode GEMV), G any multiple of 8: 128-element chunks, lane i holding elements
+//    8i..8i+7 (one group per lane); the table is the format's lut, constant for the call, and
+//    the group scale is applied per lane per chunk, y = t·Σ s·(Σ lut[q]·x − z·Σx) with the
+//    lane sums Σx precomputed (zero points only). The codes are decoded without widening:
+//    loads at byte offsets 0..3 + one 4-bit shift each = 8 index vectors per 64 bytes, so
+//    4 shifts + 8 vpermps + 9 FMA/mul per 128 weights and row; 4 rows per tile share the
+//    x loads; the next tile's codes are prefetched chunk by chunk (see w4_gemv_tile).
+//  * M > 1: per group a table (lut − z)·(s·t) is built once per W row; 128-element chunks
+//    when G is a multiple of 128 (64 code bytes as 16 dwords, one shift + one vpermps per
+//    16 weights), else 32-element chunks (vpmovzxbd + two vpermps); NVFP4's 16-element
+//    groups use two tables per chunk (`vpermt2ps`). Register tile: up to 4 rows of X ×
+//    4 rows of W. Needs G a multiple of 32 or G = 16.
+// Other G (or no AVX-512): the portable path. A K tail that is not a whole chunk is finished
+// in scalar code. fp32 accumulation; the order is fixed, so results never depend on the
+// thread count (they differ from the portable path's order, and between the two SIMD
+// kernels, in the last bits: all are within float round-off of the float64 product).
+//
+// Measured (bench/kernel/gemm_w4_bench.cpp, 1 thread, N = K = 4096, weights streamed from
+// DRAM, shared 2-core VM at load 4-7, medians of 3, two runs): M = 1 int4 g128 28-30 GFLOPS
+// = 3.8-4.3× Eigen's float GEMV and 0.94-1.02× memcpy's bytes/s on the 8.5 MiB of codes +
+// scales (before the GEMV kernel: 2.75×, 0.64×); uint4+zeros g128 3.5-3.6×, nf4 g64 3.1×,
+// mxfp4 g32 3.0-3.1×, nvfp4 g16 2.7-2.8×; M = 16 int4 g128 1.8-2.1× Eigen. The GEMV runs at
+// ~20 G weights/s even from L2: it is bound by the decode uops above, not by DRAM.
 #pragma once
 
 #include <Eigen/Core>
@@ -373,7 +388,6 @@ struct w4_gemv_plan {
   const Eigen::Index* g0 = nullptr;   // non-uniform: first group of each chunk
   const __mmask16* mask = nullptr;    // non-uniform: groups present in each chunk
   Eigen::Index chunks = 0, cpg = 0;   // uniform: chunks per group
-  Eigen::Index prefetch = 0;          // bytes ahead
   bool safe_last = true;              // the last chunk may read 3 bytes past the row's codes
 };
 
@@ -382,6 +396,8 @@ template <int NR, bool Uniform, bool Zero>
 [[gnu::noinline]] inline void w4_gemv_tile(const w4_gemv_plan& p, const w4_view& w, Eigen::Index n0, bool last,
                                            float* out) {
   const __m512 lut = _mm512_loadu_ps(w.lut.data());
+  // Prefetch the same chunk of the next tile's rows (none past the last row).
+  const Eigen::Index pf = n0 + 2 * NR <= w.rows ? NR * w.stride : 0;
   __m512 y[NR];
   for (int j = 0; j < NR; ++j) y[j] = _mm512_setzero_ps();
   Eigen::Index g = 0, gc = 0;  // uniform: group of chunk c, chunks of it left
@@ -404,7 +420,7 @@ template <int NR, bool Uniform, bool Zero>
     const bool shifts = last && c + 1 == p.chunks && !p.safe_last;
     for (int j = 0; j < NR; ++j) {
       const std::uint8_t* q = w.codes + (n0 + j) * w.stride + 64 * c;
-      _mm_prefetch(reinterpret_cast<const char*>(q + p.prefetch), _MM_HINT_T0);
+      if (pf) _mm_prefetch(reinterpret_cast<const char*>(q + pf), _MM_HINT_T0);
       __m512i v[4];
       v[0] = _mm512_loadu_si512(q);
       for (int o = 1; o < 4; ++o) v[o] = shifts ? _mm512_srli_epi32(v[0], 8 * o) : _mm512_loadu_si512(q + o);
@@ -472,7 +488,6 @@ inline void gemv_w4_avx512(const float_view& x, const w4_view& w, float* y, int 
   p.x = xp.data();
   p.xs = xs.data();
   p.chunks = chunks;
-  p.prefetch = w4_gemv_nr * w.stride;
   p.safe_last = 64 * chunks + 3 <= (K + 1) / 2;
   const bool uniform = G % 128 == 0;
   std::vector<std::int32_t> idx;
