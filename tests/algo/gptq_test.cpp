@@ -30,19 +30,16 @@
 
 #include <doctest/doctest.h>
 
+#include "support/lcg.hpp"
+#include "support/random.hpp"
+
 using namespace lowbit;
 using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace {
 
-Mat randn(Eigen::Index r, Eigen::Index c, unsigned seed, float scale = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> n(0.0f, scale);
-  Mat m(r, c);
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = n(g);
-  return m;
-}
+using lowbit_test::lcg;
+using lowbit_test::randn;
 
 // A correlated Hessian 2/T·XᵀX from T tokens X = Z·M (shared factors) with varied channel scales.
 Eigen::MatrixXf correlated_hessian(Eigen::Index K, Eigen::Index T, unsigned seed) {
@@ -66,15 +63,6 @@ double agreement(const Codes& a, const Codes& b) {
 }
 
 // ---- the golden inputs, re-implemented from make_gptq_golden.py --------------------------------
-struct lcg {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return s >> 33;
-  }
-  long integer(long lo, long hi) { return lo + long(next() % std::uint64_t(hi - lo + 1)); }
-};
-
 constexpr Eigen::Index GN = 64, GK = 256, GT = 512, GDEAD = 5;
 
 void golden_inputs(Mat& W, Eigen::MatrixXf& H) {
