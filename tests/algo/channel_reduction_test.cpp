@@ -65,3 +65,19 @@ TEST_CASE("algo/channel_reduction: bad batches throw lowbit::error naming the ca
   x(1, 2) = -std::numeric_limits<float>::infinity();
   CHECK(error_of([&] { r.update(x); }).find("non-finite value -inf") != std::string::npos);
 }
+
+TEST_CASE("algo/channel_reduction: a batch that throws leaves the statistic as it was") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  channel_reduction<running_min> r;
+  Eigen::MatrixXd first(2, 3);
+  first << -5, -6, -7, -1, nan, -1;  // the bad value comes after a row that would lower every min
+  CHECK(!error_of([&] { r.update(first); }).empty());
+  CHECK(r.rows() == 0);
+  CHECK(r.value().size() == 0);  // still nothing seen: the next batch may set the channel count
+  r.update(Eigen::MatrixXd::Constant(1, 4, -1.0));
+  Eigen::MatrixXd bad(3, 4);
+  bad << -9, -9, -9, -9, -8, -8, -8, -8, 0, 0, nan, 0;  // two rows below -1, then a NaN
+  CHECK(error_of([&] { r.update(bad); }).find("at (2, 2)") != std::string::npos);
+  CHECK(r.rows() == 1);
+  CHECK(r.value() == Eigen::VectorXd::Constant(4, -1.0));
+}
