@@ -133,6 +133,31 @@ void register_quantize(const std::string& name, Q q, bool packed, Index rows, In
   })->UseRealTime()->MinTime(0.3)->Unit(benchmark::kMillisecond);
 }
 
+// Quantize with given qparams (static / delayed scales, fitted once outside the loop): one pass.
+template <class Q, class T>
+void register_given(const std::string& name, Q q, bool packed, Index rows, Index cols, const char* where) {
+  const std::string full = "quantize_static/" + name + "/" + (std::is_same_v<T, float> ? "f32" : "bf16") + "/" + where;
+  benchmark::RegisterBenchmark(full.c_str(), [q, packed, rows, cols](benchmark::State& state) {
+    const data& d = input(rows, cols);
+    const T* x;
+    if constexpr (std::is_same_v<T, float>) x = d.f.data();
+    else x = d.h.data();
+    const qparams p = kernel::quantize(q, d.f.data(), rows, cols, cols, {one_thread}).params;
+    const Index out_ld = packed ? (cols + 1) / 2 : cols;
+    std::vector<std::uint8_t> out(std::size_t(rows * out_ld));
+    using S = typename Q::format::storage;
+    run_path(state, double(rows * cols * Index(sizeof(T))), double(rows * out_ld), double(rows * cols), [&] {
+      if constexpr (Q::format::bits <= 4) {
+        if (packed) {
+          kernel::quantize_packed(q, p, x, rows, cols, cols, out.data(), out_ld, {one_thread});
+          return;
+        }
+      }
+      kernel::quantize_into(q, p, x, rows, cols, cols, reinterpret_cast<S*>(out.data()), out_ld, {one_thread});
+    });
+  })->UseRealTime()->MinTime(0.3)->Unit(benchmark::kMillisecond);
+}
+
 template <class Q>
 void register_dequantize(const std::string& name, Q q, bool packed, Index rows, Index cols, const char* where) {
   const std::string full = "dequantize/" + name + "/" + where;
@@ -164,6 +189,8 @@ void register_path(const std::string& name, Q q, bool packed = false) {
   for (auto [rows, cols, where] : {std::tuple<Index, Index, const char*>{4096, 4096, "dram"}, {128, 256, "cache"}}) {
     register_quantize<Q, float>(name, q, packed, rows, cols, where);
     register_quantize<Q, Eigen::bfloat16>(name, q, packed, rows, cols, where);
+    register_given<Q, float>(name, q, packed, rows, cols, where);
+    register_given<Q, Eigen::bfloat16>(name, q, packed, rows, cols, where);
     register_dequantize<Q>(name, q, packed, rows, cols, where);
   }
 }

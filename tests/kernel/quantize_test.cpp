@@ -403,6 +403,126 @@ TEST_CASE("kernel/quantize: quantize_into writes the same codes into caller stor
                        doctest::Contains("output stride 39"), lowbit::error);
 }
 
+// ---- quantize with given qparams (static / delayed scales) -----------------------------------
+
+namespace {
+
+// kernel::quantize(q, p, x) and quantize_into / quantize_packed == q.quantize(x, p).codes, for p
+// fitted on other data (`calib`, a quarter of the magnitude: many values saturate) and on x.
+template <class A = xsimd::default_arch, class T, class Q>
+void check_given_one(const Q& q, const qparams& p, const input& in, const std::string& what, int threads) {
+  const T* x = data_of<T>(in);
+  INFO(what, " rows=", in.rows, " cols=", in.cols, " ld=", in.ld, " bf16=", std::is_same_v<T, Eigen::bfloat16>,
+       " threads=", threads);
+  const auto ref = q.quantize(RowMap<T>(x, in.rows, in.cols, Eigen::OuterStride<>(in.ld)), p);
+  const auto got = kernel::quantize<A>(q, p, x, in.rows, in.cols, in.ld, {threads});
+  CHECK(got.params.scale == p.scale);
+  Index bad = 0;
+  for (Index i = 0; i < in.rows; ++i)
+    for (Index j = 0; j < in.cols; ++j)
+      if (got.codes(i, j) != ref.codes(i, j) && bad++ == 0)
+        FAIL_CHECK("first code mismatch (" << i << ", " << j << ") x=" << float(x[i * in.ld + j]) << ": kernel "
+                                           << int(got.codes(i, j)) << " scalar " << int(ref.codes(i, j)));
+  CHECK(bad == 0);
+  using F = typename Q::format;
+  if constexpr (F::bits <= 4) {
+    const Index ob = (in.cols + 1) / 2 + 3;
+    std::vector<std::uint8_t> out(std::size_t(in.rows * ob), 0xAB);
+    kernel::quantize_packed<A>(q, p, x, in.rows, in.cols, in.ld, out.data(), ob, {threads});
+    Index wrong = 0;
+    for (Index i = 0; i < in.rows; ++i) {
+      for (Index j = 0; j < in.cols; ++j)
+        wrong += ((out[std::size_t(i * ob + j / 2)] >> (4 * (j % 2))) & 0xF) != (ref.codes(i, j) & 0xF);
+      if (in.cols % 2) wrong += (out[std::size_t(i * ob + in.cols / 2)] >> 4) != 0;
+      for (Index k = (in.cols + 1) / 2; k < ob; ++k) wrong += out[std::size_t(i * ob + k)] != 0xAB;
+    }
+    CHECK(wrong == 0);
+  }
+}
+
+template <class Q>
+void check_given(const Q& q, const std::string& what) {
+  unsigned seed = 101;
+  for (const shape& s : shapes)
+    for (int kind = 0; kind < 2; ++kind) {
+      const input in = make_input(s.rows, s.cols, s.ld, seed++, kind);
+      input calib = make_input(s.rows, s.cols, s.ld, seed++, kind);
+      for (float& v : calib.f) v *= 0.25f;
+      const qparams fitted_here = q.fit(RowMap<float>(in.f.data(), in.rows, in.cols, Eigen::OuterStride<>(in.ld)));
+      const qparams fitted_elsewhere =
+          q.fit(RowMap<float>(calib.f.data(), in.rows, in.cols, Eigen::OuterStride<>(in.ld)));
+      for (const qparams* p : {&fitted_here, &fitted_elsewhere})
+        for (int th : {1, 3}) {
+          check_given_one<xsimd::default_arch, float>(q, *p, in, what, th);
+          check_given_one<xsimd::default_arch, Eigen::bfloat16>(q, *p, in, what, th);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("kernel/quantize: given qparams (static scales) give q.quantize(x, p)'s codes, saturating") {
+  check_given(quantizer<int8>({per_token()}), "int8 per_token");
+  check_given(quantizer<int8>({per_channel(1)}), "int8 per_channel(1)");
+  check_given(quantizer<float8_e4m3fn>({per_tensor()}), "e4m3fn per_tensor");
+  check_given(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128");
+  check_given(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8");
+  check_given(quantizer<float4_e2m1fn, float8_e8m0fnu>({mx_block(32)}), "mxfp4");
+  check_given(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4");
+  check_given(quantizer<int4>({per_group(128)}), "int4 g128");
+  check_given(quantizer<int4>({per_group(100, tail::pad)}), "int4 g100 pad");
+  quant_options pct{per_token()};
+  pct.obs.kind = observer_kind::percentile;  // the observer plays no part once p is given
+  check_given(quantizer<int8>(pct), "int8 percentile-fitted p");
+  quant_options asym{per_group(32), mapping::asymmetric};
+  check_given(quantizer<uint4>(asym), "uint4 asymmetric g32 (scalar fallback)");
+  check_given(quantizer<float8_e4m3fn, float, round_half_away>({per_tensor()}), "half-away (scalar fallback)");
+}
+
+TEST_CASE("kernel/quantize: given qparams: bad input and mismatched qparams throw, payload left zero") {
+  quantizer<float8_e4m3fn> q({per_tensor()});
+  std::vector<float> x(6 * 40, 1.0f);
+  const qparams p = q.fit(RowMap<float>(x.data(), 6, 40, Eigen::OuterStride<>(40)));
+  std::vector<std::uint8_t> out(6 * 40, 0xAB);
+  CHECK_THROWS_WITH_AS(kernel::quantize_into(q, p, x.data(), 5, 40, 40, out.data(), 40),
+                       doctest::Contains("qparams were fitted for 6 x 40, input is 5 x 40"), lowbit::error);
+  CHECK_THROWS_WITH_AS(kernel::quantize_into(q, p, x.data(), 6, 40, 39, out.data(), 40),
+                       doctest::Contains("leading dimension 39"), lowbit::error);
+  CHECK_THROWS_WITH_AS(kernel::quantize_into(q, p, static_cast<const float*>(nullptr), 6, 40, 40, out.data(), 40),
+                       doctest::Contains("null"), lowbit::error);
+  CHECK_THROWS_WITH_AS(kernel::quantize_into(q, p, x.data(), 6, 40, 40, out.data(), 39),
+                       doctest::Contains("output stride 39"), lowbit::error);
+  qparams torn = p;  // p carries its granularity; its scale grid must match it
+  torn.scale.resize(2, 1);
+  CHECK_THROWS_WITH_AS(kernel::quantize(q, torn, x.data(), 6, 40, 40), doctest::Contains("scale grid is 2 x 1"),
+                       lowbit::error);
+  quantizer<int8> qc({per_channel(1)});
+  quant_options asym{per_tensor(), mapping::asymmetric};
+  CHECK_THROWS_WITH_AS(kernel::quantize(quantizer<uint8>(asym), p, x.data(), 6, 40, 40),
+                       doctest::Contains("zero kind"), lowbit::error);
+  CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == 0xAB; }));  // checked before writing
+  std::vector<float> bad = x;
+  bad[std::size_t(4 * 40 + 33)] = -std::numeric_limits<float>::infinity();
+  bad[std::size_t(5 * 40 + 1)] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(kernel::quantize_into(q, p, bad.data(), 6, 40, 40, out.data(), 40),
+                       doctest::Contains("kernel::quantize_into: non-finite value -inf at (4, 33)"), lowbit::error);
+  CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == 0; }));
+  quantizer<float4_e2m1fn, float8_ue4m3> qn({nvfp4_block(16)});
+  const qparams pn = qn.fit(RowMap<float>(x.data(), 6, 40, Eigen::OuterStride<>(40)));
+  std::vector<std::uint8_t> packed(6 * 24, 0xAB);
+  CHECK_THROWS_WITH_AS(kernel::quantize_packed(qn, pn, bad.data(), 6, 40, 40, packed.data(), 24),
+                       doctest::Contains("at (4, 33)"), lowbit::error);
+  Index wrong = 0;
+  for (Index i = 0; i < 6; ++i)
+    for (Index k = 0; k < 24; ++k) wrong += packed[std::size_t(i * 24 + k)] != (k < 20 ? 0 : 0xAB);
+  CHECK(wrong == 0);
+  std::vector<Eigen::bfloat16> badh(bad.size());
+  for (std::size_t k = 0; k < bad.size(); ++k) badh[k] = Eigen::bfloat16(bad[k]);
+  CHECK_THROWS_WITH_AS(kernel::quantize(qc, qc.fit(RowMap<float>(x.data(), 6, 40, Eigen::OuterStride<>(40))),
+                                        badh.data(), 6, 40, 40),
+                       doctest::Contains("at (4, 33)"), lowbit::error);
+}
+
 // ---- simd::encode_quotient and the AVX-512 minifloat encoder ---------------------------------
 
 namespace {

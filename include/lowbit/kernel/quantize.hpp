@@ -4,6 +4,11 @@
 //   qparams p       = kernel::quantize_into(q, x, rows, cols, ld, codes, codes_ld); // caller storage
 //   qparams p       = kernel::quantize_packed(q, x, rows, cols, ld, out, out_ld);  // 4-bit codes
 //   bool fast       = kernel::has_fast_path(q);
+// With qparams p fitted earlier (static or delayed scaling: a calibrated scale, the previous
+// step's amax, a checkpoint's scales), one pass over x and no fit: q.quantize(x, p)'s codes.
+//   kernel::quantize_into(q, p, x, rows, cols, ld, codes, codes_ld);
+//   kernel::quantize_packed(q, p, x, rows, cols, ld, out, out_ld);
+//   quantized<F> qx = kernel::quantize(q, p, x, rows, cols, ld);
 //
 // x is row-major rows × cols (cols = K) with leading dimension ld >= cols elements; float or
 // Eigen::bfloat16. The result has the same codes and qparams (scales, tensor scale, bit for
@@ -26,7 +31,10 @@
 // hot, with the next panel prefetched meanwhile. Four vectors (crossing MX / NVFP4 blocks) go
 // out with one packing store (bytes or nibbles); outputs of >= 4 MiB use streaming stores.
 // Input is read once, except when a block spans all rows (per-tensor, per-column) or the
-// NVFP4 tensor amax is needed first: then twice.
+// NVFP4 tensor amax is needed first: then twice. With given qparams x is read once, row by
+// row, its |x| bits max-reduced on the way (NaN/Inf detection); the SIMD encoder serves any
+// quantizer with RNE rounding and no zero points (the observer plays no part), and divisors
+// that are all powers of two (MX) are multiplied by their exact reciprocals.
 //   Codes of x / s_eff (the float32 quotient, as the scalar `/`): simd::encode_quotient
 // multiplies by r = RN(1/s_eff) and keeps y = x·r only when a certificate shows that every
 // value within 3·2^-24·|y| of y (where the quotient lies) has y's code; a failing vector (about
@@ -247,12 +255,25 @@ void row_block_max(const T* x, Index n, Index bc, std::int32_t* amax) {
 // whole vectors. pf (may be null): the segment the caller reads next, prefetched one cache line
 // per 64 bytes of x encoded. When bc is a multiple of N, groups of 4N elements (crossing
 // blocks: MX 32, NVFP4 16) are encoded together and stored with one packing store.
+// seen (may be null): max(*seen, |x| bits) lane-wise on return (NaN/Inf detection when the
+// scales were not fitted to x).
 template <class A, class F, bool Mul, class T>
 void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
-                bool streamed, const T* pf) {
+                bool streamed, const T* pf, simd::ib<A>* seen = nullptr) {
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
   constexpr Index N = Index(fb::size);
+  ib m(0);  // |x| bits seen, kept in a register (out may alias *seen)
+  auto load = [&](const T* src) {
+    const fb v = simd::load<A>(src);
+    if (seen) m = xsimd::max(m, simd::abs_bits<A>(v));
+    return v;
+  };
+  auto load_n = [&](const T* src, Index cnt) {
+    const fb v = simd::load_n<A>(src, std::size_t(cnt));
+    if (seen) m = xsimd::max(m, simd::abs_bits<A>(v));
+    return v;
+  };
   auto code = [](const fb& xv, const fb& dv, const fb& rv) {
     if constexpr (Mul) return simd::encode<F, A>(xv * rv);
     else return simd::encode_quotient<F, A>(xv, dv, rv);
@@ -270,11 +291,11 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     Index j = 0;
     for (; j + N <= n; j += N) {
       if (pf) simd::prefetch(pf + j);
-      put(code(simd::load<A>(x + j), fb::load_unaligned(d + j), fb::load_unaligned(r + j)), j, N);
+      put(code(load(x + j), fb::load_unaligned(d + j), fb::load_unaligned(r + j)), j, N);
     }
     if (j < n)  // d, r padded to a multiple of N
-      put(code(simd::load_n<A>(x + j, std::size_t(n - j)), fb::load_unaligned(d + j), fb::load_unaligned(r + j)), j,
-          n - j);
+      put(code(load_n(x + j, n - j), fb::load_unaligned(d + j), fb::load_unaligned(r + j)), j, n - j);
+    if (seen) *seen = xsimd::max(*seen, m);
     return;
   }
   Index j = 0;
@@ -287,9 +308,13 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
       if (pf)
         for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(pf + j + k);
       fb xv[4];
-      if (il) simd::load4_interleaved<A>(x + j, xv);
-      else
-        for (int k = 0; k < 4; ++k) xv[k] = simd::load<A>(x + j + k * N);
+      if (il) {
+        simd::load4_interleaved<A>(x + j, xv);
+        if (seen)
+          for (int k = 0; k < 4; ++k) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));
+      } else {
+        for (int k = 0; k < 4; ++k) xv[k] = load(x + j + k * N);
+      }
       ib c[4];
       for (int k = 0; k < 4; ++k) {
         c[k] = code(xv[k], fb(d[b]), fb(r[b]));
@@ -304,11 +329,12 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     const fb dv(d[b]), rv(r[b]);
     for (; j + N <= j1; j += N) {
       if (pf) simd::prefetch(pf + j);
-      put(code(simd::load<A>(x + j), dv, rv), j, N);
+      put(code(load(x + j), dv, rv), j, N);
     }
-    if (j < j1) put(code(simd::load_n<A>(x + j, std::size_t(j1 - j)), dv, rv), j, j1 - j);
+    if (j < j1) put(code(load_n(x + j, j1 - j), dv, rv), j, j1 - j);
     j = j1;
   }
+  if (seen) *seen = xsimd::max(*seen, m);
 }
 
 // First non-finite element of x in row-major order (there is one).
@@ -320,6 +346,20 @@ template <class T>
       LOWBIT_CHECK(std::isfinite(v), where, ": non-finite value ", v, " at (", i, ", ", j, ")");
     }
   LOWBIT_CHECK(false, where, ": non-finite value");
+}
+
+// rec[k] = 1/eff[k], k < n (a multiple of N): exact for e8m0 scales (Exact: powers of two);
+// otherwise RN(1/eff) for simd::encode_quotient, NaN where eff is outside [2^-125, 2^125]
+// (then it divides).
+template <class A, bool Exact>
+void reciprocals_of(const float* eff, float* rec, Index n) {
+  using fb = simd::fb<A>;
+  for (Index k = 0; k < n; k += Index(fb::size)) {
+    const fb e = fb::load_unaligned(eff + k);
+    fb rv = fb(1.0f) / e;
+    if (!Exact) rv = xsimd::select(e >= fb(0x1p-125f) && e <= fb(0x1p125f), rv, fb(std::numeric_limits<float>::quiet_NaN()));
+    rv.store_unaligned(rec + k);
+  }
 }
 
 // The SIMD fit + quantize. Writes p (scale grid and tensor scale; p.scale sized) and codes
@@ -345,17 +385,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     t = tensor_scale_of(q, bits_to_float(amax));
   }
   p.tensor_scale = t;
-  // rec[k] = 1/eff[k]: exact for e8m0 scales (powers of two); otherwise RN(1/eff) for
-  // simd::encode_quotient, NaN where eff is outside [2^-125, 2^125] (then it divides).
-  auto reciprocals = [&](const float* eff, float* rec, Index n) {  // n: a multiple of N
-    using fb = simd::fb<A>;
-    for (Index k = 0; k < n; k += N) {
-      const fb e = fb::load_unaligned(eff + k);
-      fb rv = fb(1.0f) / e;
-      if (!mul) rv = xsimd::select(e >= fb(0x1p-125f) && e <= fb(0x1p125f), rv, fb(std::numeric_limits<float>::quiet_NaN()));
-      rv.store_unaligned(rec + k);
-    }
-  };
+  auto reciprocals = [](const float* eff, float* rec, Index n) { reciprocals_of<A, mul>(eff, rec, n); };
 
   if (gr == 1 && br > 1) {
     // Blocks span every row (per-tensor, per-column, per-head): maxima over all rows, then encode.
@@ -429,6 +459,53 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   return !bad;
 }
 
+// Codes under given qparams p, in one pass over x: block (gi, gj) divides by
+// p.scale(gi, gj) · p.tensor_scale (fp32, quantizer::block_at's product). Returns false when x
+// holds a NaN/Inf (the codes are then incomplete).
+template <class A, class F, class T>
+bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld, std::uint8_t* out, Index out_ld,
+                 bool packed, int nt) {
+  using ib = simd::ib<A>;
+  constexpr Index N = Index(ib::size);
+  const Index br = p.gran.rows_per_block(rows), bc = p.gran.cols_per_block(cols), gc = p.gran.grid_cols(cols);
+  const Index np = round_up(gc, N);  // bc == 1: gc == cols, one divisor per column
+  const bool streamed = rows * (packed ? (cols + 1) / 2 : cols) >= (Index(4) << 20);
+  // Every divisor a power of two (MX scales): x·(1/s) is exact and equals x/s, no certificate.
+  bool exact = true;
+  for (Index gi = 0; gi < p.scale.rows() && exact; ++gi)
+    for (Index k = 0; k < gc && exact; ++k) {
+      std::uint32_t b;
+      const float e = p.scale(gi, k) * p.tensor_scale;
+      std::memcpy(&b, &e, 4);
+      exact = (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;  // 2^-126 .. 2^126
+    }
+  std::vector<float> buf(std::size_t(2 * np) * std::size_t(nt));
+  std::int32_t seen = 0;
+  LOWBIT_KERNEL_OMP(parallel num_threads(nt) reduction(max : seen) if (nt > 1)) {
+    float* eff = buf.data() + std::size_t(2 * np) * std::size_t(simd::thread_id());
+    float* rec = eff + np;
+    Index have = -1;  // block row whose divisors are in eff / rec
+    ib m(0);
+    LOWBIT_KERNEL_OMP(for schedule(static))
+    for (Index i = 0; i < rows; ++i) {
+      const Index gi = i / br;
+      if (gi != have) {
+        std::fill(eff, eff + np, 1.0f);
+        for (Index k = 0; k < gc; ++k) eff[k] = p.scale(gi, k) * p.tensor_scale;
+        if (exact) reciprocals_of<A, true>(eff, rec, np);
+        else reciprocals_of<A, false>(eff, rec, np);
+        have = gi;
+      }
+      const T* pf = i + 1 < rows ? x + (i + 1) * ld : nullptr;
+      if (exact) row_encode<A, F, true>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf, &m);
+      else row_encode<A, F, false>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf, &m);
+    }
+    if (streamed) simd::fence();
+    seen = std::max(seen, simd::hmax<A>(m));
+  }
+  return seen < nonfinite_bits;
+}
+
 template <class F, class SF, class R, class T>
 void check_input(const quantizer<F, SF, R>& q, const T* x, Index rows, Index cols, Index ld, const char* where) {
   LOWBIT_CHECK(rows > 0 && cols > 0, where, ": empty input (", rows, " x ", cols, ")");
@@ -443,9 +520,29 @@ qparams empty_params(const quantizer<F, SF, R>& q, Index rows, Index cols) {
   p.gran = q.options().gran;
   p.rows = rows;
   p.cols = cols;
-  p.scale.setOnes(p.gran.grid_rows(rows), p.gran.grid_cols(cols));
+  p.scale.resize(p.gran.grid_rows(rows), p.gran.grid_cols(cols));  // every entry is written by quantize_simd
   p.zeros = q.zeros();
   return p;
+}
+
+// Codes (rows × cols, one per element) to caller storage: row i at out + i·out_ld, bytes, or
+// nibbles when packed (element 2k in the low nibble of byte k; an odd last nibble is 0).
+template <class C>
+void copy_codes(const C& codes, std::uint8_t* out, Index out_ld, bool packed) {
+  for (Index i = 0; i < codes.rows(); ++i) {
+    if (!packed) {
+      std::memcpy(out + i * out_ld, codes.row(i).data(), std::size_t(codes.cols()));
+      continue;
+    }
+    for (Index k = 0; k < (codes.cols() + 1) / 2; ++k) {
+      const unsigned lo = codes(i, 2 * k) & 0xFu, hi = 2 * k + 1 < codes.cols() ? codes(i, 2 * k + 1) & 0xFu : 0u;
+      out[i * out_ld + k] = std::uint8_t(lo | (hi << 4));
+    }
+  }
+}
+
+inline void zero_rows(std::uint8_t* out, Index rows, Index row_bytes, Index out_ld) {
+  for (Index i = 0; i < rows; ++i) std::memset(out + i * out_ld, 0, std::size_t(row_bytes));
 }
 
 template <class T>
@@ -504,7 +601,7 @@ qparams quantize_into(const quantizer<F, SF, R>& q, const T* x, Eigen::Index row
       qparams p = detail::empty_params(q, rows, cols);
       auto* out = reinterpret_cast<std::uint8_t*>(codes);
       if (!detail::quantize_simd<A>(q, x, rows, cols, ld, p, out, codes_ld, false, simd::thread_count(o.threads))) {
-        for (Eigen::Index i = 0; i < rows; ++i) std::memset(out + i * codes_ld, 0, std::size_t(cols));
+        detail::zero_rows(out, rows, cols, codes_ld);
         detail::throw_nonfinite(x, rows, cols, ld, "kernel::quantize_into");
       }
       return p;
@@ -514,10 +611,10 @@ qparams quantize_into(const quantizer<F, SF, R>& q, const T* x, Eigen::Index row
   try {
     r = q.quantize(detail::input_map<T>(x, rows, cols, Eigen::OuterStride<>(ld)));
   } catch (...) {
-    for (Eigen::Index i = 0; i < rows; ++i) std::memset(codes + i * codes_ld, 0, std::size_t(cols));
+    detail::zero_rows(reinterpret_cast<std::uint8_t*>(codes), rows, cols, codes_ld);
     throw;
   }
-  for (Eigen::Index i = 0; i < rows; ++i) std::memcpy(codes + i * codes_ld, r.codes.row(i).data(), std::size_t(cols));
+  detail::copy_codes(r.codes, reinterpret_cast<std::uint8_t*>(codes), codes_ld, false);
   return r.params;
 }
 
@@ -551,7 +648,7 @@ qparams quantize_packed(const quantizer<F, SF, R>& q, const T* x, Eigen::Index r
     if (has_fast_path(q) && (bc % 2 == 0 || bc == 1 || bc >= cols)) {
       qparams p = detail::empty_params(q, rows, cols);
       if (!detail::quantize_simd<A>(q, x, rows, cols, ld, p, out, out_ld, true, simd::thread_count(o.threads))) {
-        for (Eigen::Index i = 0; i < rows; ++i) std::memset(out + i * out_ld, 0, std::size_t(row_bytes));
+        detail::zero_rows(out, rows, row_bytes, out_ld);
         detail::throw_nonfinite(x, rows, cols, ld, "kernel::quantize_packed");
       }
       return p;
@@ -561,15 +658,78 @@ qparams quantize_packed(const quantizer<F, SF, R>& q, const T* x, Eigen::Index r
   try {
     r = quantize<A>(q, x, rows, cols, ld, o);
   } catch (...) {
-    for (Eigen::Index i = 0; i < rows; ++i) std::memset(out + i * out_ld, 0, std::size_t(row_bytes));
+    detail::zero_rows(out, rows, row_bytes, out_ld);
     throw;
   }
-  for (Eigen::Index i = 0; i < rows; ++i)
-    for (Eigen::Index k = 0; k < row_bytes; ++k) {
-      const unsigned lo = r.codes(i, 2 * k) & 0xFu, hi = 2 * k + 1 < cols ? r.codes(i, 2 * k + 1) & 0xFu : 0u;
-      out[i * out_ld + k] = std::uint8_t(lo | (hi << 4));
-    }
+  detail::copy_codes(r.codes, out, out_ld, true);
   return r.params;
+}
+
+// ---- Quantize with given qparams (static or delayed scaling) ------------------------------
+// The codes of q.quantize(x, p), bit for bit, for qparams p fitted earlier (a calibrated static
+// scale, the previous step's amax, a checkpoint's stored scales): one pass over x, no fit. p's
+// granularity and scales are used as they are (values beyond a block's range saturate), and p
+// must fit a rows × cols input (quantizer::check_params). On error the payload is left zero.
+//   kernel::quantize_into(q, p, x, rows, cols, ld, codes, codes_ld);   // bytes
+//   kernel::quantize_packed(q, p, x, rows, cols, ld, out, out_ld);     // nibbles (F <= 4 bits)
+//   quantized<F> qx = kernel::quantize(q, p, x, rows, cols, ld);
+namespace detail {
+template <class A, class F, class SF, class R, class T>
+void quantize_given(const quantizer<F, SF, R>& q, const qparams& p, const T* x, Index rows, Index cols, Index ld,
+                    std::uint8_t* out, Index out_ld, bool packed, kernel_options o, const char* where) {
+  static_assert(is_input_v<T>, "lowbit: kernel::quantize with qparams takes float or Eigen::bfloat16 input");
+  LOWBIT_CHECK(x != nullptr, where, ": input pointer is null");
+  LOWBIT_CHECK(ld >= cols, where, ": leading dimension ", ld, " is smaller than cols ", cols);
+  q.check_params(rows, cols, p, where);
+  const Index row_bytes = packed ? (cols + 1) / 2 : cols;
+  LOWBIT_CHECK(out != nullptr, where, ": output pointer is null");
+  LOWBIT_CHECK(out_ld >= row_bytes, where, ": output stride ", out_ld, " bytes is smaller than ", row_bytes);
+  if constexpr (simd_element<F>() && std::is_same_v<R, round_nearest_even>) {
+    // The SIMD encoder needs no zero points; the observer plays no part with given scales.
+    const Index bc = p.gran.cols_per_block(cols);
+    if (q.zeros() == zero_kind::none && (!packed || bc % 2 == 0 || bc == 1 || bc >= cols)) {
+      if (!encode_simd<A, F>(p, x, rows, cols, ld, out, out_ld, packed, simd::thread_count(o.threads))) {
+        zero_rows(out, rows, row_bytes, out_ld);
+        throw_nonfinite(x, rows, cols, ld, where);
+      }
+      return;
+    }
+  }
+  try {
+    copy_codes(q.quantize(input_map<T>(x, rows, cols, Eigen::OuterStride<>(ld)), p).codes, out, out_ld, packed);
+  } catch (...) {
+    zero_rows(out, rows, row_bytes, out_ld);
+    throw;
+  }
+}
+}  // namespace detail
+
+template <class A = xsimd::default_arch, class F, class SF, class R, class T>
+void quantize_into(const quantizer<F, SF, R>& q, const qparams& p, const T* x, Eigen::Index rows, Eigen::Index cols,
+                   Eigen::Index ld, typename F::storage* codes, Eigen::Index codes_ld, kernel_options o = {}) {
+  static_assert(sizeof(typename F::storage) == 1, "lowbit: kernel::quantize_into writes byte codes");
+  detail::quantize_given<A>(q, p, x, rows, cols, ld, reinterpret_cast<std::uint8_t*>(codes), codes_ld, false, o,
+                            "kernel::quantize_into");
+}
+
+template <class A = xsimd::default_arch, class F, class SF, class R, class T>
+void quantize_packed(const quantizer<F, SF, R>& q, const qparams& p, const T* x, Eigen::Index rows,
+                     Eigen::Index cols, Eigen::Index ld, std::uint8_t* out, Eigen::Index out_ld,
+                     kernel_options o = {}) {
+  static_assert(F::bits <= 4, "lowbit: quantize_packed needs a format of at most 4 bits");
+  detail::quantize_given<A>(q, p, x, rows, cols, ld, out, out_ld, true, o, "kernel::quantize_packed");
+}
+
+template <class A = xsimd::default_arch, class F, class SF, class R, class T>
+quantized<F> quantize(const quantizer<F, SF, R>& q, const qparams& p, const T* x, Eigen::Index rows,
+                      Eigen::Index cols, Eigen::Index ld, kernel_options o = {}) {
+  static_assert(sizeof(typename F::storage) == 1, "lowbit: kernel::quantize with qparams makes byte codes");
+  quantized<F> r;
+  r.params = p;
+  r.codes.resize(rows > 0 ? rows : 0, cols > 0 ? cols : 0);
+  detail::quantize_given<A>(q, p, x, rows, cols, ld, reinterpret_cast<std::uint8_t*>(r.codes.data()), cols, false,
+                            o, "kernel::quantize");
+  return r;
 }
 
 }  // namespace kernel

@@ -292,6 +292,20 @@ class quantizer {
     return y;
   }
 
+  // Throws lowbit::error (message starting with `where`) unless p fits a rows × cols input
+  // under this quantizer: shape, scale grid, zero kind and zero grid.
+  void check_params(Eigen::Index rows, Eigen::Index cols, const qparams& p, const char* where) const {
+    LOWBIT_CHECK(rows > 0 && cols > 0, where, ": empty input (", rows, " x ", cols, ")");
+    LOWBIT_CHECK(p.rows == rows && p.cols == cols, where, ": qparams were fitted for ", p.rows, " x ", p.cols,
+                 ", input is ", rows, " x ", cols);
+    LOWBIT_CHECK(p.scale.rows() == p.gran.grid_rows(rows) && p.scale.cols() == p.gran.grid_cols(cols), where,
+                 ": scale grid is ", p.scale.rows(), " x ", p.scale.cols(), ", granularity needs ",
+                 p.gran.grid_rows(rows), " x ", p.gran.grid_cols(cols));
+    LOWBIT_CHECK(p.zeros == zeros(), where, ": qparams zero kind does not match this quantizer's mapping");
+    LOWBIT_CHECK(p.zeros == zero_kind::none || (p.zero.rows() == p.scale.rows() && p.zero.cols() == p.scale.cols()),
+                 where, ": zero grid shape differs from the scale grid");
+  }
+
   // ---- element primitives (the specification the SIMD kernels reproduce) ----------------
 
   // Parameters of the block holding element (i, j).
@@ -404,18 +418,6 @@ class quantizer {
       for (Eigen::Index j = 0; j < x.cols(); ++j)
         LOWBIT_CHECK(std::isfinite(static_cast<float>(x(i, j))), where, ": non-finite value ",
                      static_cast<float>(x(i, j)), " at (", i, ", ", j, ")");
-  }
-
-  void check_params(Eigen::Index rows, Eigen::Index cols, const qparams& p, const char* where) const {
-    LOWBIT_CHECK(rows > 0 && cols > 0, where, ": empty input (", rows, " x ", cols, ")");
-    LOWBIT_CHECK(p.rows == rows && p.cols == cols, where, ": qparams were fitted for ", p.rows, " x ", p.cols,
-                 ", input is ", rows, " x ", cols);
-    LOWBIT_CHECK(p.scale.rows() == p.gran.grid_rows(rows) && p.scale.cols() == p.gran.grid_cols(cols), where,
-                 ": scale grid is ", p.scale.rows(), " x ", p.scale.cols(), ", granularity needs ",
-                 p.gran.grid_rows(rows), " x ", p.gran.grid_cols(cols));
-    LOWBIT_CHECK(p.zeros == zeros(), where, ": qparams zero kind does not match this quantizer's mapping");
-    LOWBIT_CHECK(p.zeros == zero_kind::none || (p.zero.rows() == p.scale.rows() && p.zero.cols() == p.scale.cols()),
-                 where, ": zero grid shape differs from the scale grid");
   }
 
   template <class Derived>
