@@ -11,6 +11,7 @@
 // the thread sat descheduled). "dram": 4096 × 4096 elements (64 MiB of float input), far
 // larger than the caches; "cache": 128 × 256 elements (128 KiB float, L2-resident).
 //   ./build/bench/lowbit_kernel_bench --benchmark_filter='quantize|memcpy'
+// quantize_static/* rows: the same paths with qparams fitted beforehand (one pass over x).
 #include <lowbit/format/float4.hpp>
 #include <lowbit/format/float8.hpp>
 #include <lowbit/format/int.hpp>
@@ -109,51 +110,33 @@ void run_path(benchmark::State& state, double in_bytes, double out_bytes, double
   state.counters["memcpy_GB_s"] = base * 1e-9;
 }
 
+// given: quantize with qparams fitted once outside the loop (static / delayed scales: one pass,
+// "quantize_static/..." rows); otherwise fit + quantize ("quantize/...").
 template <class Q, class T>
-void register_quantize(const std::string& name, Q q, bool packed, Index rows, Index cols, const char* where) {
-  const std::string full = "quantize/" + name + "/" + (std::is_same_v<T, float> ? "f32" : "bf16") + "/" + where;
-  benchmark::RegisterBenchmark(full.c_str(), [q, packed, rows, cols](benchmark::State& state) {
+void register_quantize(const std::string& name, Q q, bool packed, Index rows, Index cols, const char* where,
+                       bool given) {
+  const std::string full = std::string(given ? "quantize_static/" : "quantize/") + name + "/" +
+                           (std::is_same_v<T, float> ? "f32" : "bf16") + "/" + where;
+  benchmark::RegisterBenchmark(full.c_str(), [q, packed, rows, cols, given](benchmark::State& state) {
     const data& d = input(rows, cols);
     const T* x;
     if constexpr (std::is_same_v<T, float>) x = d.f.data();
     else x = d.h.data();
+    qparams p;
+    if (given) p = kernel::quantize(q, d.f.data(), rows, cols, cols, {one_thread}).params;
     const Index out_ld = packed ? (cols + 1) / 2 : cols;
     std::vector<std::uint8_t> out(std::size_t(rows * out_ld));
-    using S = typename Q::format::storage;
+    auto* codes = reinterpret_cast<typename Q::format::storage*>(out.data());
     run_path(state, double(rows * cols * Index(sizeof(T))), double(rows * out_ld), double(rows * cols), [&] {
       if constexpr (Q::format::bits <= 4) {
         if (packed) {
-          benchmark::DoNotOptimize(kernel::quantize_packed(q, x, rows, cols, cols, out.data(), out_ld, {one_thread}));
+          if (given) kernel::quantize_packed(q, p, x, rows, cols, cols, out.data(), out_ld, {one_thread});
+          else benchmark::DoNotOptimize(kernel::quantize_packed(q, x, rows, cols, cols, out.data(), out_ld, {one_thread}));
           return;
         }
       }
-      benchmark::DoNotOptimize(
-          kernel::quantize_into(q, x, rows, cols, cols, reinterpret_cast<S*>(out.data()), out_ld, {one_thread}));
-    });
-  })->UseRealTime()->MinTime(0.3)->Unit(benchmark::kMillisecond);
-}
-
-// Quantize with given qparams (static / delayed scales, fitted once outside the loop): one pass.
-template <class Q, class T>
-void register_given(const std::string& name, Q q, bool packed, Index rows, Index cols, const char* where) {
-  const std::string full = "quantize_static/" + name + "/" + (std::is_same_v<T, float> ? "f32" : "bf16") + "/" + where;
-  benchmark::RegisterBenchmark(full.c_str(), [q, packed, rows, cols](benchmark::State& state) {
-    const data& d = input(rows, cols);
-    const T* x;
-    if constexpr (std::is_same_v<T, float>) x = d.f.data();
-    else x = d.h.data();
-    const qparams p = kernel::quantize(q, d.f.data(), rows, cols, cols, {one_thread}).params;
-    const Index out_ld = packed ? (cols + 1) / 2 : cols;
-    std::vector<std::uint8_t> out(std::size_t(rows * out_ld));
-    using S = typename Q::format::storage;
-    run_path(state, double(rows * cols * Index(sizeof(T))), double(rows * out_ld), double(rows * cols), [&] {
-      if constexpr (Q::format::bits <= 4) {
-        if (packed) {
-          kernel::quantize_packed(q, p, x, rows, cols, cols, out.data(), out_ld, {one_thread});
-          return;
-        }
-      }
-      kernel::quantize_into(q, p, x, rows, cols, cols, reinterpret_cast<S*>(out.data()), out_ld, {one_thread});
+      if (given) kernel::quantize_into(q, p, x, rows, cols, cols, codes, out_ld, {one_thread});
+      else benchmark::DoNotOptimize(kernel::quantize_into(q, x, rows, cols, cols, codes, out_ld, {one_thread}));
     });
   })->UseRealTime()->MinTime(0.3)->Unit(benchmark::kMillisecond);
 }
@@ -187,10 +170,10 @@ void register_dequantize(const std::string& name, Q q, bool packed, Index rows, 
 template <class Q>
 void register_path(const std::string& name, Q q, bool packed = false) {
   for (auto [rows, cols, where] : {std::tuple<Index, Index, const char*>{4096, 4096, "dram"}, {128, 256, "cache"}}) {
-    register_quantize<Q, float>(name, q, packed, rows, cols, where);
-    register_quantize<Q, Eigen::bfloat16>(name, q, packed, rows, cols, where);
-    register_given<Q, float>(name, q, packed, rows, cols, where);
-    register_given<Q, Eigen::bfloat16>(name, q, packed, rows, cols, where);
+    for (bool given : {false, true}) {
+      register_quantize<Q, float>(name, q, packed, rows, cols, where, given);
+      register_quantize<Q, Eigen::bfloat16>(name, q, packed, rows, cols, where, given);
+    }
     register_dequantize<Q>(name, q, packed, rows, cols, where);
   }
 }

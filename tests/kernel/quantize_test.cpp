@@ -440,7 +440,7 @@ void check_given_one(const Q& q, const qparams& p, const input& in, const std::s
   }
 }
 
-template <class Q>
+template <class A = xsimd::default_arch, class Q>
 void check_given(const Q& q, const std::string& what) {
   unsigned seed = 101;
   for (const shape& s : shapes)
@@ -453,8 +453,8 @@ void check_given(const Q& q, const std::string& what) {
           q.fit(RowMap<float>(calib.f.data(), in.rows, in.cols, Eigen::OuterStride<>(in.ld)));
       for (const qparams* p : {&fitted_here, &fitted_elsewhere})
         for (int th : {1, 3}) {
-          check_given_one<xsimd::default_arch, float>(q, *p, in, what, th);
-          check_given_one<xsimd::default_arch, Eigen::bfloat16>(q, *p, in, what, th);
+          check_given_one<A, float>(q, *p, in, what, th);
+          check_given_one<A, Eigen::bfloat16>(q, *p, in, what, th);
         }
     }
 }
@@ -477,6 +477,13 @@ TEST_CASE("kernel/quantize: given qparams (static scales) give q.quantize(x, p)'
   quant_options asym{per_group(32), mapping::asymmetric};
   check_given(quantizer<uint4>(asym), "uint4 asymmetric g32 (scalar fallback)");
   check_given(quantizer<float8_e4m3fn, float, round_half_away>({per_tensor()}), "half-away (scalar fallback)");
+#if XSIMD_WITH_AVX2
+  check_given<xsimd::avx2>(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 avx2");
+  check_given<xsimd::avx2>(quantizer<int8>({per_channel(1)}), "int8 per column avx2");
+#endif
+#if XSIMD_WITH_SSE4_2
+  check_given<xsimd::sse4_2>(quantizer<float4_e2m1fn, float8_e8m0fnu>({mx_block(32)}), "mxfp4 sse4.2");
+#endif
 }
 
 TEST_CASE("kernel/quantize: given qparams: bad input and mismatched qparams throw, payload left zero") {

@@ -40,20 +40,6 @@ namespace kernel {
 
 namespace detail {
 
-// The checks of quantizer::dequantize (shape, grid, zero kind).
-template <class F, class SF, class R>
-void check_params(const quantizer<F, SF, R>& q, Index rows, Index cols, const qparams& p, const char* where) {
-  LOWBIT_CHECK(rows > 0 && cols > 0, where, ": empty input (", rows, " x ", cols, ")");
-  LOWBIT_CHECK(p.rows == rows && p.cols == cols, where, ": qparams were fitted for ", p.rows, " x ", p.cols,
-               ", codes are ", rows, " x ", cols);
-  LOWBIT_CHECK(p.scale.rows() == p.gran.grid_rows(rows) && p.scale.cols() == p.gran.grid_cols(cols), where,
-               ": scale grid is ", p.scale.rows(), " x ", p.scale.cols(), ", granularity needs ",
-               p.gran.grid_rows(rows), " x ", p.gran.grid_cols(cols));
-  LOWBIT_CHECK(p.zeros == q.zeros(), where, ": qparams zero kind does not match this quantizer's mapping");
-  LOWBIT_CHECK(p.zeros == zero_kind::none || (p.zero.rows() == p.scale.rows() && p.zero.cols() == p.scale.cols()),
-               where, ": zero grid shape differs from the scale grid");
-}
-
 // out[i, ·] for every row; codes of row i at codes + i·codes_ld (bytes, or nibbles if packed).
 template <class A, class F>
 void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, const qparams& p, float* out,
@@ -120,7 +106,7 @@ template <class A = xsimd::default_arch, class F, class SF, class R>
 void dequantize(const quantizer<F, SF, R>& q, const quantized<F>& qx, float* out, Eigen::Index ld_out,
                 kernel_options o = {}) {
   const Eigen::Index rows = qx.codes.rows(), cols = qx.codes.cols();
-  detail::check_params(q, rows, cols, qx.params, "kernel::dequantize");
+  q.check_params(rows, cols, qx.params, "kernel::dequantize");
   LOWBIT_CHECK(out != nullptr, "kernel::dequantize: output pointer is null");
   LOWBIT_CHECK(ld_out >= cols, "kernel::dequantize: leading dimension ", ld_out, " is smaller than cols ", cols);
   if constexpr (detail::simd_element<F>()) {
@@ -150,7 +136,7 @@ void dequantize_packed(const quantizer<F, SF, R>& q, const std::uint8_t* codes, 
                        const qparams& p, float* out, Eigen::Index ld_out, kernel_options o = {}) {
   static_assert(F::bits <= 4, "lowbit: dequantize_packed needs a format of at most 4 bits (see lowbit/kernel/dequantize.hpp)");
   const Eigen::Index rows = p.rows, cols = p.cols;
-  detail::check_params(q, rows, cols, p, "kernel::dequantize_packed");
+  q.check_params(rows, cols, p, "kernel::dequantize_packed");
   LOWBIT_CHECK(codes != nullptr && out != nullptr, "kernel::dequantize_packed: null pointer");
   LOWBIT_CHECK(codes_ld >= (cols + 1) / 2, "kernel::dequantize_packed: code stride ", codes_ld,
                " bytes is smaller than ", (cols + 1) / 2, " (two codes per byte)");

@@ -43,22 +43,26 @@
 // Minifloats are encoded with one explicitly rounded float addition in the value's binade.
 //
 // Measured (bench/kernel/quantize_bench.cpp: 4096 × 4096 from DRAM, one thread, bytes/s as a
-// ratio to memcpy of the same bytes in the same run; median of 3 runs alternating with the
-// previous version, shared 2-core Sapphire Rapids VM at load 7-8, spread about ±15 %):
-//   path                   f32 before → now    bf16 before → now
-//   int8 per-token          0.51 → 0.58         0.37 → 0.64   (0.74 / 0.66 at load 5)
-//   int8 per-column         0.37 → 0.38         0.32 → 0.42   (reads x twice)
-//   e4m3 per-tensor         0.35 → 0.44         0.29 → 0.36   (reads x twice)
-//   e4m3 128×128            0.34 → 0.46         0.26 → 0.40
-//   mxfp8 (e4m3 + e8m0)     0.42 → 0.56         0.26 → 0.54   (0.70 / 0.60 at load 5)
-//   mxfp4 (packed)          0.37 → 0.53         0.25 → 0.29
-//   nvfp4 (packed)          0.23 → 0.30         0.13 → 0.18   (reads x twice)
-//   int4 g128 (packed)      0.43 → 0.58         0.32 → 0.41
-// Bounds: one core reads DRAM at ~11 GB/s while memcpy moves ~14.5 GB/s of counted bytes, so
-// the paths that read x twice (per-tensor, per-column, NVFP4) cannot pass ~0.45 (f32) / ~0.55
-// (bf16); bf16 paths are compute-bound (~2-3 Gelem/s per core). The target (>= 0.7
-// for every path) is met by int8 per-token only, on a less loaded machine. In cache (128 × 256,
-// the bench's "cache" rows) per-call and per-row overheads dominate: 0.6-1.6 Gelem/s.
+// ratio to memcpy of the same bytes in the same run, medians of 3 repetitions, shared 2-core
+// Sapphire Rapids VM at load 1, memcpy 8.5-9.6 GB/s; runs drift by ±20 %). "fit": fit +
+// quantize; "given": with qparams fitted beforehand (quantize_static/* rows). In L2 (32 × 4096,
+// given qparams): Gelem/s.
+//   path                 fit f32  fit bf16   given f32  given bf16   in L2 f32 / bf16
+//   int8 per-token         0.81     0.65       0.95       0.81         3.3 / 3.3
+//   int8 per-column        0.42     0.30       0.68       0.53         2.5 / 2.4
+//   e4m3 per-tensor        0.41     0.35       0.84       0.44         2.7 / 2.4
+//   e4m3 128×128           0.50     0.42       0.94       0.59
+//   mxfp8 (e4m3 + e8m0)    0.69     0.50       0.84       0.57         2.3 / 2.2
+//   mxfp4 (packed)         0.53     0.33       0.85       0.49         2.1 / 2.0
+//   nvfp4 (packed)         0.36     0.23       0.75       0.41         2.2 / 2.0
+//   int4 g128 (packed)     0.72     0.45       0.81       0.59         3.3 / 3.1
+// Bounds: fits whose blocks span all rows (per-tensor, per-column) or that need the NVFP4
+// tensor amax read x twice; one core reads DRAM at ~8-11 GB/s, so they stay near half of the
+// one-pass rate (the "given" column). bf16 input halves the bytes but not the work: at 2-3.3
+// Gelem/s in L2 the encoders are compute-bound below 0.7 of memcpy. bf16 data also makes
+// exact quotient ties common (x and the amax in s = amax/448 both have 8-bit significands:
+// ~0.5 % of elements, ~8 % of vectors fail encode_quotient's certificate and are divided).
+// Dequantize runs at 0.44-0.74.
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
