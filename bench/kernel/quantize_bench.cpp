@@ -203,6 +203,8 @@ const int registered = [] {
   register_path("mxfp4_packed", quantizer<float4_e2m1fn, float8_e8m0fnu>({mx_block(32)}), true);
   register_path("nvfp4_packed", quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), true);
   register_path("int4_g128_packed", quantizer<int4>({per_group(128)}), true);
+  register_path("uint4_asym_g128_packed", quantizer<uint4>({per_group(128), mapping::asymmetric}), true);  // AWQ/GPTQ
+  register_path("int8_asym_per_token", quantizer<int8>({per_token(), mapping::asymmetric}));
   return 0;
 }();
 

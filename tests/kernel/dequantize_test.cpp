@@ -124,9 +124,29 @@ TEST_CASE("kernel/dequantize: round trip equals fake_quantize") {
   CHECK(count_mismatches(y.data(), y.cols(), ref) == 0);
 }
 
-TEST_CASE("kernel/dequantize: quantizers with zero points run the scalar code") {
-  quant_options asym{per_group(32), mapping::asymmetric};
-  quantizer<uint4> q(asym);
+TEST_CASE("kernel/dequantize: integer zero points equal quantizer::dequantize bit for bit") {
+  // Random codes against fitted zero points: (code − zero) · (scale · tensor_scale).
+  auto asym = [](granularity g, convention c = convention::lowbit) {
+    quant_options o{g, mapping::asymmetric};
+    o.conv = c;
+    return o;
+  };
+  check_paths(quantizer<uint4>(asym(per_group(128))), "uint4 asym g128", {1, 3});
+  check_paths(quantizer<uint4>(asym(per_group(7), convention::awq)), "uint4 awq g7");
+  check_paths(quantizer<int8>(asym(per_token())), "int8 asym per token");
+  check_paths(quantizer<uint8>(asym(per_channel(1))), "uint8 asym per column");
+  quant_options gsym{per_group(64)};
+  gsym.conv = convention::gptq;
+  check_paths(quantizer<uint4>(gsym), "uint4 gptq symmetric g64");
+#if XSIMD_WITH_AVX2
+  check_paths<xsimd::avx2>(quantizer<uint4>(asym(per_group(32))), "uint4 asym g32 avx2");
+#endif
+}
+
+TEST_CASE("kernel/dequantize: KIVI's float offsets run the scalar code") {
+  quant_options kv{per_group(32), mapping::asymmetric};
+  kv.conv = convention::kivi;
+  quantizer<uint4> q(kv);
   CHECK_FALSE(kernel::has_fast_dequantize(q));
   const Mat x = random_matrix(5, 70, 4);
   const auto qx = q.quantize(x);

@@ -143,6 +143,15 @@ void check_same(const Q& q, const input& in, const std::string& what, kernel::ke
       if (got.codes(i, j) != ref.codes(i, j) && bad_codes++ == 0)
         FAIL_CHECK("first code mismatch (" << i << ", " << j << ") x=" << float(x[i * in.ld + j]) << ": kernel "
                                            << int(got.codes(i, j)) << " scalar " << int(ref.codes(i, j)));
+  if (ref.params.zeros != zero_kind::none) {
+    REQUIRE(got.params.zero.rows() == ref.params.zero.rows());
+    REQUIRE(got.params.zero.cols() == ref.params.zero.cols());
+    for (Index i = 0; i < ref.params.zero.rows(); ++i)
+      for (Index j = 0; j < ref.params.zero.cols(); ++j)
+        if (!same_bits(got.params.zero(i, j), ref.params.zero(i, j)) && bad_scales++ == 0)
+          FAIL_CHECK("first zero-point mismatch (" << i << ", " << j << "): kernel " << got.params.zero(i, j)
+                                                   << " scalar " << ref.params.zero(i, j));
+  }
   CHECK(bad_scales == 0);
   CHECK(bad_codes == 0);
 }
@@ -226,6 +235,34 @@ TEST_CASE("kernel/quantize: int4 per-group equals the scalar quantizer") {
   check_paths(quantizer<int2>({per_group(16)}), "int2 g16");
 }
 
+TEST_CASE("kernel/quantize: integer zero points (asymmetric, GPTQ symmetric) equal the scalar quantizer") {
+  auto asym = [](granularity g, convention c = convention::lowbit) {
+    quant_options o{g, mapping::asymmetric};
+    o.conv = c;
+    return o;
+  };
+  check_paths(quantizer<uint4>(asym(per_group(128))), "uint4 asym g128");
+  check_paths(quantizer<uint4>(asym(per_group(32))), "uint4 asym g32");
+  check_paths(quantizer<uint4>(asym(per_group(7))), "uint4 asym g7");
+  check_paths(quantizer<uint4>(asym(per_group(128), convention::awq)), "uint4 awq g128");
+  check_paths(quantizer<uint4>(asym(per_group(100, tail::pad), convention::awq)), "uint4 awq g100 pad (zeros in range)");
+  check_paths(quantizer<uint4>(asym(per_group(64), convention::gptq)), "uint4 gptq asym g64");
+  quant_options gsym{per_group(128)};
+  gsym.conv = convention::gptq;  // symmetric, with the zero point at 2^(b-1)
+  check_paths(quantizer<uint4>(gsym), "uint4 gptq symmetric g128");
+  check_paths(quantizer<uint8>(asym(per_token())), "uint8 asym per-token");
+  check_paths(quantizer<int8>(asym(per_token())), "int8 asym per-token", {1, 3});
+  check_paths(quantizer<int4>(asym(block(3, 5))), "int4 asym block 3x5");
+  check_paths(quantizer<uint2>(asym(per_group(16))), "uint2 asym g16");
+  check_paths(quantizer<uint8, bfloat16_format>(asym(per_group(64))), "uint8 asym g64 bf16 scales");
+  quant_options amx = asym(per_group(32));
+  amx.obs = absmax_observer();  // range [-a, a]
+  check_paths(quantizer<uint4>(amx), "uint4 asym absmax g32");
+#if XSIMD_WITH_AVX2
+  check_paths<xsimd::avx2>(quantizer<uint4>(asym(per_group(128))), "uint4 asym g128 avx2");
+#endif
+}
+
 TEST_CASE("kernel/quantize: results do not depend on the thread count") {
   check_paths(quantizer<int8>({per_channel(0)}), "int8 per_channel(0)", {1, 3});
   check_paths(quantizer<float8_e4m3fn>({per_tensor()}), "e4m3fn per_tensor", {1, 3});
@@ -300,9 +337,13 @@ TEST_CASE("kernel/quantize: packed 4-bit output is the scalar codes, low nibble 
 }
 
 TEST_CASE("kernel/quantize: quantizers without a fast path run the scalar code") {
-  quant_options asym{per_group(32), mapping::asymmetric};
+  quant_options asym{per_channel(1), mapping::asymmetric};  // zero points with blocks spanning all rows
   quantizer<uint4> a(asym);
   CHECK_FALSE(kernel::has_fast_path(a));
+  quant_options kv{per_group(32), mapping::asymmetric};
+  kv.conv = convention::kivi;  // float offsets
+  quantizer<uint4> k(kv);
+  CHECK_FALSE(kernel::has_fast_path(k));
   quantizer<int8, float, round_stochastic> st({per_token()});
   CHECK_FALSE(kernel::has_fast_path(st));
   quant_options pct{per_token()};
@@ -315,6 +356,7 @@ TEST_CASE("kernel/quantize: quantizers without a fast path run the scalar code")
   for (int kind = 0; kind < 1; ++kind) {
     const RowMap<float> x(in.f.data(), 6, 70, Eigen::OuterStride<>(72));
     CHECK(kernel::quantize(a, in.f.data(), 6, 70, 72).codes == a.quantize(x).codes);
+    CHECK(kernel::quantize(k, in.f.data(), 6, 70, 72).codes == k.quantize(x).codes);
     CHECK(kernel::quantize(st, in.f.data(), 6, 70, 72).codes == st.quantize(x).codes);
     CHECK(kernel::quantize(pq, in.f.data(), 6, 70, 72).codes == pq.quantize(x).codes);
     CHECK(kernel::quantize(ha, in.f.data(), 6, 70, 72).codes == ha.quantize(x).codes);
@@ -475,7 +517,12 @@ TEST_CASE("kernel/quantize: given qparams (static scales) give q.quantize(x, p)'
   pct.obs.kind = observer_kind::percentile;  // the observer plays no part once p is given
   check_given(quantizer<int8>(pct), "int8 percentile-fitted p");
   quant_options asym{per_group(32), mapping::asymmetric};
-  check_given(quantizer<uint4>(asym), "uint4 asymmetric g32 (scalar fallback)");
+  check_given(quantizer<uint4>(asym), "uint4 asymmetric g32");
+  quant_options asym8{per_token(), mapping::asymmetric};
+  check_given(quantizer<int8>(asym8), "int8 asymmetric per-token");
+  quant_options kv{per_group(32), mapping::asymmetric};
+  kv.conv = convention::kivi;
+  check_given(quantizer<uint4>(kv), "uint4 kivi offsets (scalar fallback)");
   check_given(quantizer<float8_e4m3fn, float, round_half_away>({per_tensor()}), "half-away (scalar fallback)");
 #if XSIMD_WITH_AVX2
   check_given<xsimd::avx2>(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 avx2");

@@ -6,11 +6,13 @@
 //   bool fast = kernel::has_fast_dequantize(q);
 //
 // x̂ = (decode(code) · scale) · tensor_scale in float32, the scalar expression and order, for
-// every element (NaN/inf codes of e4m3fn / e5m2 decode as the scalar decoder does). Packed
-// codes: element 2k of a row in the low nibble of byte k (kernel/quantize.hpp's layout).
-// Fast path: no zero points (symmetric mapping, any convention but gptq) and a signed integer
-// or signed minifloat element format of <= 8 bits; any granularity, scale format and
-// rounding. Otherwise the scalar code runs. OpenMP over rows (kernel_options::threads).
+// every element (NaN/inf codes of e4m3fn / e5m2 decode as the scalar decoder does); with
+// integer zero points x̂ = (code − zero) · (scale · tensor_scale). Packed codes: element 2k of
+// a row in the low nibble of byte k (kernel/quantize.hpp's layout).
+// Fast path: no zero points and a signed integer or signed minifloat element format of <= 8
+// bits, or integer zero points (asymmetric; GPTQ's symmetric convention) and a signed or
+// unsigned integer format of <= 8 bits; any granularity, scale format and rounding. Otherwise
+// (KIVI's float offsets, NF4 ...) the scalar code runs. OpenMP over rows (kernel_options::threads).
 //
 // Errors (lowbit::error): codes and qparams shapes that disagree, a zero kind that is not
 // this quantizer's, ld_out < cols, null pointers.
@@ -49,6 +51,7 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
   const Index rows = p.rows, cols = p.cols;
   const Index br = p.gran.rows_per_block(rows), bc = p.gran.cols_per_block(cols);
   const fb t(p.tensor_scale);
+  const bool zp = p.zeros == zero_kind::integer;
   (void)nt;
   // Packed rows whose blocks start at odd columns are unpacked to bytes first.
   const bool unpack = packed && bc % 2 == 1 && bc > 1 && bc < cols;
@@ -64,26 +67,30 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
       nibbles = false;
     }
     const float* srow = p.scale.data() + (i / br) * p.scale.cols();
+    const float* zrow = zp ? p.zero.data() + (i / br) * p.zero.cols() : nullptr;
     float* y = out + i * ld_out;
-    auto put = [&](const fb& s, Index j, Index cnt) {
+    // s: the block scales; z: the zero points (zp only)
+    auto put = [&](const fb& s, const fb& z, Index j, Index cnt) {
       const simd::ib<A> k = nibbles ? simd::load_nibbles_n<A>(c, std::size_t(j), std::size_t(cnt))
                                    : simd::load_bytes_n<A>(c + j, std::size_t(cnt));
-      const fb v = simd::decode<F, A>(k) * s * t;
+      const fb v = zp ? (simd::decode<F, A>(k) - z) * (s * t) : simd::decode<F, A>(k) * s * t;
       if (cnt == N) v.store_unaligned(y + j);
       else simd::store_n<A>(v, y + j, std::size_t(cnt));
     };
     if (bc == 1) {
       Index j = 0;
-      for (; j + N <= cols; j += N) put(fb::load_unaligned(srow + j), j, N);
-      if (j < cols) put(simd::load_n<A>(srow + j, std::size_t(cols - j)), j, cols - j);
+      for (; j + N <= cols; j += N) put(fb::load_unaligned(srow + j), zp ? fb::load_unaligned(zrow + j) : fb(0.0f), j, N);
+      if (j < cols)
+        put(simd::load_n<A>(srow + j, std::size_t(cols - j)),
+            zp ? simd::load_n<A>(zrow + j, std::size_t(cols - j)) : fb(0.0f), j, cols - j);
       continue;
     }
     for (Index b = 0, j0 = 0; j0 < cols; ++b, j0 += bc) {
-      const fb s(srow[b]);
+      const fb s(srow[b]), z(zp ? zrow[b] : 0.0f);
       const Index j1 = std::min(cols, j0 + bc);
       Index j = j0;
-      for (; j + N <= j1; j += N) put(s, j, N);
-      if (j < j1) put(s, j, j1 - j);
+      for (; j + N <= j1; j += N) put(s, z, j, N);
+      if (j < j1) put(s, z, j, j1 - j);
     }
   }
 }
@@ -93,11 +100,12 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
 // True when kernel::dequantize takes the SIMD path for q.
 template <class F, class SF, class R>
 bool has_fast_dequantize(const quantizer<F, SF, R>& q) {
-  if constexpr (!detail::simd_element<F>()) {
+  if constexpr (!detail::simd_format<F>()) {
     (void)q;
     return false;
   } else {
-    return q.zeros() == zero_kind::none;
+    return q.zeros() == zero_kind::none ? detail::simd_element<F>()
+                                        : q.zeros() == zero_kind::integer && detail::simd_zero_element<F>();
   }
 }
 
@@ -109,7 +117,7 @@ void dequantize(const quantizer<F, SF, R>& q, const quantized<F>& qx, float* out
   q.check_params(rows, cols, qx.params, "kernel::dequantize");
   LOWBIT_CHECK(out != nullptr, "kernel::dequantize: output pointer is null");
   LOWBIT_CHECK(ld_out >= cols, "kernel::dequantize: leading dimension ", ld_out, " is smaller than cols ", cols);
-  if constexpr (detail::simd_element<F>()) {
+  if constexpr (detail::simd_format<F>()) {
     if (has_fast_dequantize(q)) {
       static_assert(sizeof(typename F::storage) == 1, "lowbit: byte codes expected");
       detail::dequantize_simd<A, F>(reinterpret_cast<const std::uint8_t*>(qx.codes.data()), cols, false, qx.params,
@@ -142,7 +150,7 @@ void dequantize_packed(const quantizer<F, SF, R>& q, const std::uint8_t* codes, 
                " bytes is smaller than ", (cols + 1) / 2, " (two codes per byte)");
   LOWBIT_CHECK(ld_out >= cols, "kernel::dequantize_packed: leading dimension ", ld_out, " is smaller than cols ",
                cols);
-  if constexpr (detail::simd_element<F>()) {
+  if constexpr (detail::simd_format<F>()) {
     if (has_fast_dequantize(q)) {
       detail::dequantize_simd<A, F>(codes, codes_ld, true, p, out, ld_out, simd::thread_count(o.threads));
       return;

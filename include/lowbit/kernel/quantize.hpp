@@ -22,7 +22,14 @@
 // signed minifloat of <= 8 bits (e4m3fn, e5m2, e2m1fn, ...), any granularity and scale format.
 // Scales are vectorised for float, e8m0 (mx_scale_rule::floor) and narrow minifloat scale
 // formats (ue4m3 / e4m3fn, with the NVFP4 tensor scale); other scale formats and MX rules use
-// quantizer::block_from_range per block. Every other quantizer runs the scalar code.
+// quantizer::block_from_range per block. Integer zero points (mapping::asymmetric with the
+// lowbit / gptq / awq conventions, or GPTQ's symmetric one; observer minmax or absmax) take it
+// too, for a signed or unsigned integer format of <= 8 bits (uint4 + zeros as AWQ/GPTQ
+// checkpoints store it, asymmetric int8 per token) and blocks of explicit rows (per token,
+// per group, 2-D blocks; not per-tensor / per-column): block [min, max] by sortable-key
+// maxima, scale and zero by quantizer::block_from_range per block (tail::pad's zeros
+// included), codes clamp(RNE(x / s) + z) by simd::encode_quotient_zero. KIVI's float offsets
+// and every other quantizer run the scalar code.
 //
 // How: blocks are processed in panels that stay in L2 (one row for 1 × G blocks; br rows ×
 // up to 1 MiB of input for 2-D tiles, so rows are read as long contiguous segments that the
@@ -33,8 +40,8 @@
 // Input is read once, except when a block spans all rows (per-tensor, per-column) or the
 // NVFP4 tensor amax is needed first: then twice. With given qparams x is read once, row by
 // row, its |x| bits max-reduced on the way (NaN/Inf detection); the SIMD encoder serves any
-// quantizer with RNE rounding and no zero points (the observer plays no part), and divisors
-// that are all powers of two (MX) are multiplied by their exact reciprocals.
+// quantizer with RNE rounding and no zero points or integer ones (the observer plays no
+// part), and divisors that are all powers of two (MX) are multiplied by their exact reciprocals.
 //   Codes of x / s_eff (the float32 quotient, as the scalar `/`): simd::encode_quotient
 // multiplies by r = RN(1/s_eff) and keeps y = x·r only when a certificate shows that every
 // value within 3·2^-24·|y| of y (where the quotient lies) has y's code; a failing vector (about
@@ -56,6 +63,10 @@
 //   mxfp4 (packed)         0.53     0.33       0.85       0.49         2.1 / 2.0
 //   nvfp4 (packed)         0.36     0.23       0.75       0.41         2.2 / 2.0
 //   int4 g128 (packed)     0.72     0.45       0.81       0.59         3.3 / 3.1
+// Zero points, same bench at load 3.8 (two builds beside it; symmetric int4 g128 in the same
+// run: fit 0.55 / 0.39): uint4 asymmetric g128 (packed) fit 0.48 / 0.30, given 0.58 / 0.57;
+// int8 asymmetric per token fit 0.70 / 0.49, given 0.96 / 0.73; dequantize 0.49 and 0.63.
+// Before, all of these ran the scalar code at 0.02-0.09 of memcpy (~0.04 Gelem/s).
 // Bounds: fits whose blocks span all rows (per-tensor, per-column) or that need the NVFP4
 // tensor amax read x twice; one core reads DRAM at ~8-11 GB/s, so they stay near half of the
 // one-pass rate (the "given" column). bf16 input halves the bytes but not the work: at 2-3.3
@@ -118,6 +129,17 @@ template <class F>
 constexpr bool simd_element() {
   if constexpr (F::kind == format_kind::integer) return F::is_signed;
   else return simd::is_byte_minifloat<F>() && F::is_signed;
+}
+
+// Integer formats the SIMD encoder takes with zero points (signed or unsigned, <= 8 bits).
+template <class F>
+constexpr bool simd_zero_element() {
+  if constexpr (F::kind == format_kind::integer) return (F::max_int) < 256 && (F::min_int) > -256;
+  else return false;
+}
+template <class F>
+constexpr bool simd_format() {
+  return simd_element<F>() || simd_zero_element<F>();
 }
 
 template <class SF>
@@ -202,6 +224,57 @@ void block_scales(const quantizer<F, SF, R>& q, const std::int32_t* amax, Index 
   }
 }
 
+// scale[k], eff[k], zero[k] for blocks with ranges [lo[k], hi[k]], k < n (a multiple of N), as
+// quantizer::block_from_range (one-level scales, t = 1). Vectorised for fp32 scales and the
+// asymmetric lowbit / gptq / awq conventions (the scalar float arithmetic, lane by lane):
+//   lowbit, gptq: [lo, hi] widened to 0 (gptq: [0, 0] -> [-1, 1]); s = (hi − lo) / levels, 0 -> 1;
+//                 z = clamp(qmin + RNE(−lo / s), qmin, qmax)
+//   awq:          s = max(hi − lo, 1e-5) / levels;  z = qmin + clamp(−RNE(lo / s), 0, levels)
+// Any other case runs block_from_range per block.
+template <class A, class F, class SF, class R>
+void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const float* hi, Index n, float* scale,
+                       float* eff, float* zero) {
+  using fb = simd::fb<A>;
+  const quant_options& o = q.options();
+  const bool vec = o.map == mapping::asymmetric &&
+                   (o.conv == convention::lowbit || o.conv == convention::gptq || o.conv == convention::awq);
+  if constexpr (simd_zero_element<F>() && std::is_same_v<SF, float>) {
+    if (vec) {
+      const fb qmin(float(F::min_int)), qmax(float(F::max_int)), levels(float(F::max_int) - float(F::min_int));
+      const fb zero_v(0.0f), one(1.0f);
+      for (Index k = 0; k < n; k += Index(fb::size)) {
+        fb l = fb::load_unaligned(lo + k), h = fb::load_unaligned(hi + k), s, z;
+        if (o.conv == convention::awq) {
+          s = xsimd::max(h - l, fb(1e-5f)) / levels;
+          z = qmin + xsimd::min(xsimd::max(-xsimd::nearbyint(l / s), zero_v), levels);
+        } else {
+          l = xsimd::min(l, zero_v);
+          h = xsimd::max(h, zero_v);
+          if (o.conv == convention::gptq) {
+            const auto both0 = l == zero_v && h == zero_v;
+            l = xsimd::select(both0, fb(-1.0f), l);
+            h = xsimd::select(both0, one, h);
+          }
+          s = (h - l) / levels;
+          s = xsimd::select(s == zero_v, one, s);
+          z = xsimd::min(xsimd::max(qmin + xsimd::nearbyint(-l / s), qmin), qmax);
+        }
+        s.store_unaligned(scale + k);
+        s.store_unaligned(eff + k);
+        z.store_unaligned(zero + k);
+      }
+      return;
+    }
+  }
+  (void)vec;
+  for (Index k = 0; k < n; ++k) {
+    const block_params b = q.block_from_range({lo[k], hi[k]}, 1.0f);
+    scale[k] = b.scale;
+    eff[k] = b.eff;
+    zero[k] = b.zero;
+  }
+}
+
 // max |x| bits over x[0..n).
 template <class A, class T>
 inline simd::ib<A> seg_max(const T* x, Index n) {
@@ -253,6 +326,51 @@ void row_block_max(const T* x, Index n, Index bc, std::int32_t* amax) {
   }
 }
 
+// hi[b] = max(hi[b], max key), lo[b] = max(lo[b], max ~key) over block b (width bc, the last
+// may be short) of one row segment x[0..n), with key = simd::order_key: hi holds the block
+// maximum's key, ~lo its minimum's. Start both at INT32_MIN.
+template <class A, class T>
+void row_block_range(const T* x, Index n, Index bc, std::int32_t* hi, std::int32_t* lo) {
+  using ib = simd::ib<A>;
+  constexpr Index N = Index(ib::size);
+  alignas(64) std::int32_t iota[N];
+  for (Index k = 0; k < N; ++k) iota[k] = std::int32_t(k);
+  const ib none(std::numeric_limits<std::int32_t>::min()), lane = ib::load_aligned(iota);
+  // Block [j0, j1): hi / lo keys spread over the lanes (lanes past j1 hold INT32_MIN).
+  auto block = [&](Index j0, Index j1, ib& h, ib& l) {
+    h = none;
+    l = none;
+    Index j = j0;
+    for (; j + N <= j1; j += N) {
+      const ib k = simd::order_key<A>(simd::load<A>(x + j));
+      h = xsimd::max(h, k);
+      l = xsimd::max(l, ~k);
+    }
+    if (j < j1) {
+      const ib k = simd::order_key<A>(simd::load_n<A>(x + j, std::size_t(j1 - j)));
+      const auto in = lane < ib(std::int32_t(j1 - j));
+      h = xsimd::max(h, xsimd::select(in, k, none));
+      l = xsimd::max(l, xsimd::select(in, ~k, none));
+    }
+  };
+  const Index nfull = n / bc;
+  Index b = 0;
+  if (bc % N == 0) {
+    ib h[N], l[N];
+    for (; b + N <= nfull; b += N) {  // N blocks at once, one transpose-reduction each
+      for (Index k = 0; k < N; ++k) block((b + k) * bc, (b + k + 1) * bc, h[k], l[k]);
+      xsimd::max(ib::load_unaligned(hi + b), simd::transpose_max<A>(h)).store_unaligned(hi + b);
+      xsimd::max(ib::load_unaligned(lo + b), simd::transpose_max<A>(l)).store_unaligned(lo + b);
+    }
+  }
+  for (; b * bc < n; ++b) {
+    ib h, l;
+    block(b * bc, std::min(n, (b + 1) * bc), h, l);
+    hi[b] = std::max(hi[b], simd::hmax<A>(h));
+    lo[b] = std::max(lo[b], simd::hmax<A>(l));
+  }
+}
+
 // Codes of one row segment x[0..n): block b (width bc) divides by d[b], through r[b] = 1/d[b]
 // (simd::encode_quotient; Mul: r[b] is exact and x·r[b] == x/d[b]); bc == 1: d, r per element.
 // Packed: nibbles, `out` at element 0 (even), bc even or 1. Streamed: non-temporal stores for
@@ -260,10 +378,11 @@ void row_block_max(const T* x, Index n, Index bc, std::int32_t* amax) {
 // per 64 bytes of x encoded. When bc is a multiple of N, groups of 4N elements (crossing
 // blocks: MX 32, NVFP4 16) are encoded together and stored with one packing store.
 // seen (may be null): max(*seen, |x| bits) lane-wise on return (NaN/Inf detection when the
-// scales were not fitted to x).
-template <class A, class F, bool Mul, class T>
+// scales were not fitted to x). Zero: integer codes with zero points z[b] (z[j] when bc == 1),
+// simd::encode_quotient_zero.
+template <class A, class F, bool Mul, class T, bool Zero = false>
 void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
-                bool streamed, const T* pf, simd::ib<A>* seen = nullptr) {
+                bool streamed, const T* pf, simd::ib<A>* seen = nullptr, const float* z = nullptr) {
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
   constexpr Index N = Index(fb::size);
@@ -278,10 +397,13 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     if (seen) m = xsimd::max(m, simd::abs_bits<A>(v));
     return v;
   };
-  auto code = [](const fb& xv, const fb& dv, const fb& rv) {
-    if constexpr (Mul) return simd::encode<F, A>(xv * rv);
+  auto code = [](const fb& xv, const fb& dv, const fb& rv, const fb& zv) {
+    if constexpr (Zero) return simd::encode_quotient_zero<F, A>(xv, dv, rv, zv);
+    else if constexpr (Mul) return simd::encode<F, A>(xv * rv);
     else return simd::encode_quotient<F, A>(xv, dv, rv);
   };
+  auto zero_at = [&](Index k) { return Zero ? fb(z[k]) : fb(0.0f); };
+  auto zeros_at = [&](Index k) { return Zero ? fb::load_unaligned(z + k) : fb(0.0f); };
   auto put = [&](const ib& c, Index j, Index cnt) {
     if (cnt == N) {
       if (packed) streamed ? simd::stream_nibbles<A>(c, out + j / 2) : simd::store_nibbles_n<A>(c, out + j / 2, N);
@@ -295,10 +417,10 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     Index j = 0;
     for (; j + N <= n; j += N) {
       if (pf) simd::prefetch(pf + j);
-      put(code(load(x + j), fb::load_unaligned(d + j), fb::load_unaligned(r + j)), j, N);
+      put(code(load(x + j), fb::load_unaligned(d + j), fb::load_unaligned(r + j), zeros_at(j)), j, N);
     }
-    if (j < n)  // d, r padded to a multiple of N
-      put(code(load_n(x + j, n - j), fb::load_unaligned(d + j), fb::load_unaligned(r + j)), j, n - j);
+    if (j < n)  // d, r (z) padded to a multiple of N
+      put(code(load_n(x + j, n - j), fb::load_unaligned(d + j), fb::load_unaligned(r + j), zeros_at(j)), j, n - j);
     if (seen) *seen = xsimd::max(*seen, m);
     return;
   }
@@ -321,7 +443,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
       }
       ib c[4];
       for (int k = 0; k < 4; ++k) {
-        c[k] = code(xv[k], fb(d[b]), fb(r[b]));
+        c[k] = code(xv[k], fb(d[b]), fb(r[b]), zero_at(b));
         if (++v == vpb) ++b, v = 0;
       }
       if (packed) simd::store4_nibbles<A>(c, out + j / 2, streamed, il);
@@ -330,12 +452,12 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   }
   while (j < n) {  // the rest block by block (j is a multiple of N when bc is)
     const Index b = j / bc, j1 = std::min(n, (b + 1) * bc);
-    const fb dv(d[b]), rv(r[b]);
+    const fb dv(d[b]), rv(r[b]), zv = zero_at(b);
     for (; j + N <= j1; j += N) {
       if (pf) simd::prefetch(pf + j);
-      put(code(load(x + j), dv, rv), j, N);
+      put(code(load(x + j), dv, rv, zv), j, N);
     }
-    if (j < j1) put(code(load_n(x + j, j1 - j), dv, rv), j, j1 - j);
+    if (j < j1) put(code(load_n(x + j, j1 - j), dv, rv, zv), j, j1 - j);
     j = j1;
   }
   if (seen) *seen = xsimd::max(*seen, m);
@@ -390,8 +512,14 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   }
   p.tensor_scale = t;
   auto reciprocals = [](const float* eff, float* rec, Index n) { reciprocals_of<A, mul>(eff, rec, n); };
+  // Zero points (has_fast_path: integer F, blocks of explicit rows, one-level scales): block
+  // ranges [min, max] (observer minmax; absmax: [−a, a]), scale and zero per block by
+  // quantizer::block_from_range, codes by simd::encode_quotient_zero; always the panel engine.
+  const bool zp = q.zeros() != zero_kind::none;
+  const bool ranged = zp && q.options().obs.kind == observer_kind::minmax;
+  const bool pad_tail = g.tail_rule == tail::pad;
 
-  if (gr == 1 && br > 1) {
+  if (gr == 1 && br > 1 && !zp) {
     // Blocks span every row (per-tensor, per-column, per-head): maxima over all rows, then encode.
     const Index np = round_up(gc, N);
     std::vector<std::int32_t> part(std::size_t(np) * std::size_t(nt), 0), amax(std::size_t(np), 0);
@@ -426,9 +554,10 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   if (pb > N) pb = pb / N * N;
   pb = std::min(pb, gc);
   const Index npan = (gc + pb - 1) / pb, tasks = gr * npan, pad = round_up(pb, N);
-  std::vector<std::int32_t> amax_all(std::size_t(pad) * std::size_t(nt));
-  std::vector<float> scale_all(std::size_t(pad) * std::size_t(nt)), eff_all(std::size_t(pad) * std::size_t(nt)),
-      rec_all(std::size_t(pad) * std::size_t(nt));
+  const std::size_t per = std::size_t(pad) * std::size_t(nt);
+  std::vector<std::int32_t> amax_all(per), amin_all(ranged ? per : 0);
+  std::vector<float> scale_all(per), eff_all(per), rec_all(per), zero_all(zp ? per : 0), lo_all(zp ? per : 0),
+      hi_all(zp ? per : 0);
   std::atomic<bool> bad{false};
   LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1))
   for (Index task = 0; task < tasks; ++task) {
@@ -437,17 +566,47 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     float* scale = scale_all.data() + off;
     float* eff = eff_all.data() + off;
     float* rec = rec_all.data() + off;
+    std::int32_t* amin = ranged ? amin_all.data() + off : nullptr;  // max of ~key: ~amin[k] is the min's key
+    float* zero = zp ? zero_all.data() + off : nullptr;
     const Index gi = task / npan, b0 = (task % npan) * pb, b1 = std::min(gc, b0 + pb);
     const Index i0 = gi * br, i1 = std::min(rows, i0 + br), c0 = b0 * bc, c1 = std::min(cols, b1 * bc);
-    std::fill(amax, amax + pad, 0);
-    for (Index i = i0; i < i1; ++i) row_block_max<A>(x + i * ld + c0, c1 - c0, bc, amax);
+    if (ranged) {
+      std::fill(amax, amax + pad, std::numeric_limits<std::int32_t>::min());
+      std::fill(amin, amin + pad, std::numeric_limits<std::int32_t>::min());
+      for (Index i = i0; i < i1; ++i) row_block_range<A>(x + i * ld + c0, c1 - c0, bc, amax, amin);
+    } else {
+      std::fill(amax, amax + pad, 0);
+      for (Index i = i0; i < i1; ++i) row_block_max<A>(x + i * ld + c0, c1 - c0, bc, amax);
+    }
     bool ok = true;
-    for (Index k = 0; k < b1 - b0; ++k) ok = ok && amax[k] < nonfinite_bits;
+    for (Index k = 0; k < b1 - b0; ++k) ok = ok && amax[k] < nonfinite_bits && (!ranged || amin[k] < nonfinite_bits);
     if (!ok) {
       bad = true;
       continue;
     }
-    block_scales<A>(q, amax, pad, t, scale, eff);
+    if (zp) {
+      float* lo = lo_all.data() + off;
+      float* hi = hi_all.data() + off;
+      for (Index k = 0; k < pad; ++k) {
+        if (k >= b1 - b0) {  // padding lanes
+          lo[k] = hi[k] = 0.0f;
+        } else if (ranged) {
+          lo[k] = simd::key_to_float(~amin[k]);
+          hi[k] = simd::key_to_float(amax[k]);
+        } else {
+          hi[k] = bits_to_float(amax[k]);
+          lo[k] = -hi[k];
+        }
+        if (pad_tail && ((b0 + k + 1) * bc > cols || (gi + 1) * br > rows)) {  // the fit's zero padding
+          lo[k] = std::fmin(lo[k], 0.0f);
+          hi[k] = std::fmax(hi[k], 0.0f);
+        }
+      }
+      zero_block_params<A>(q, lo, hi, pad, scale, eff, zero);
+      for (Index k = 0; k < b1 - b0; ++k) p.zero(gi, b0 + k) = zero[k];
+    } else {
+      block_scales<A>(q, amax, pad, t, scale, eff);
+    }
     for (Index k = 0; k < b1 - b0; ++k) p.scale(gi, b0 + k) = scale[k];
     reciprocals(eff, rec, pad);
     // The next task's rows, prefetched row for row while this task is encoded.
@@ -455,8 +614,16 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     const Index ni0 = ngi * br, ni1 = nt_task < tasks ? std::min(rows, ni0 + br) : ni0, nc0 = nb0 * bc;
     for (Index i = i0; i < i1; ++i) {
       const Index ni = ni0 + (i - i0);
-      row_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff, rec, out + i * out_ld + (packed ? c0 / 2 : c0),
-                            packed, streamed, ni < ni1 ? x + ni * ld + nc0 : nullptr);
+      std::uint8_t* o = out + i * out_ld + (packed ? c0 / 2 : c0);
+      const T* pf = ni < ni1 ? x + ni * ld + nc0 : nullptr;
+      if constexpr (simd_zero_element<F>()) {
+        if (zp) {
+          row_encode<A, F, false, T, true>(x + i * ld + c0, c1 - c0, bc, eff, rec, o, packed, streamed, pf, nullptr,
+                                           zero);
+          continue;
+        }
+      }
+      row_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff, rec, o, packed, streamed, pf);
     }
     if (streamed) simd::fence();
   }
@@ -464,8 +631,9 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
 }
 
 // Codes under given qparams p, in one pass over x: block (gi, gj) divides by
-// p.scale(gi, gj) · p.tensor_scale (fp32, quantizer::block_at's product). Returns false when x
-// holds a NaN/Inf (the codes are then incomplete).
+// p.scale(gi, gj) · p.tensor_scale (fp32, quantizer::block_at's product) and, with integer
+// zero points, adds p.zero(gi, gj). Returns false when x holds a NaN/Inf (the codes are then
+// incomplete).
 template <class A, class F, class T>
 bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld, std::uint8_t* out, Index out_ld,
                  bool packed, int nt) {
@@ -474,8 +642,9 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
   const Index br = p.gran.rows_per_block(rows), bc = p.gran.cols_per_block(cols), gc = p.gran.grid_cols(cols);
   const Index np = round_up(gc, N);  // bc == 1: gc == cols, one divisor per column
   const bool streamed = rows * (packed ? (cols + 1) / 2 : cols) >= (Index(4) << 20);
+  const bool zp = p.zeros != zero_kind::none;
   // Every divisor a power of two (MX scales): x·(1/s) is exact and equals x/s, no certificate.
-  bool exact = true;
+  bool exact = !zp;
   for (Index gi = 0; gi < p.scale.rows() && exact; ++gi)
     for (Index k = 0; k < gc && exact; ++k) {
       std::uint32_t b;
@@ -483,11 +652,12 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
       std::memcpy(&b, &e, 4);
       exact = (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;  // 2^-126 .. 2^126
     }
-  std::vector<float> buf(std::size_t(2 * np) * std::size_t(nt));
+  std::vector<float> buf(std::size_t(3 * np) * std::size_t(nt));
   std::int32_t seen = 0;
   LOWBIT_KERNEL_OMP(parallel num_threads(nt) reduction(max : seen) if (nt > 1)) {
-    float* eff = buf.data() + std::size_t(2 * np) * std::size_t(simd::thread_id());
+    float* eff = buf.data() + std::size_t(3 * np) * std::size_t(simd::thread_id());
     float* rec = eff + np;
+    float* zero = rec + np;
     Index have = -1;  // block row whose divisors are in eff / rec
     ib m(0);
     LOWBIT_KERNEL_OMP(for schedule(static))
@@ -496,11 +666,20 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
       if (gi != have) {
         std::fill(eff, eff + np, 1.0f);
         for (Index k = 0; k < gc; ++k) eff[k] = p.scale(gi, k) * p.tensor_scale;
+        std::fill(zero, zero + np, 0.0f);
+        for (Index k = 0; k < gc && zp; ++k) zero[k] = p.zero(gi, k);
         if (exact) reciprocals_of<A, true>(eff, rec, np);
         else reciprocals_of<A, false>(eff, rec, np);
         have = gi;
       }
       const T* pf = i + 1 < rows ? x + (i + 1) * ld : nullptr;
+      if constexpr (simd_zero_element<F>()) {
+        if (zp) {
+          row_encode<A, F, false, T, true>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf, &m,
+                                           zero);
+          continue;
+        }
+      }
       if (exact) row_encode<A, F, true>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf, &m);
       else row_encode<A, F, false>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf, &m);
     }
@@ -526,6 +705,7 @@ qparams empty_params(const quantizer<F, SF, R>& q, Index rows, Index cols) {
   p.cols = cols;
   p.scale.resize(p.gran.grid_rows(rows), p.gran.grid_cols(cols));  // every entry is written by quantize_simd
   p.zeros = q.zeros();
+  if (p.zeros != zero_kind::none) p.zero.resize(p.scale.rows(), p.scale.cols());
   return p;
 }
 
@@ -558,13 +738,16 @@ using input_map = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynam
 // True when kernel::quantize takes the SIMD path for q (otherwise it runs q's scalar code).
 template <class F, class SF, class R>
 bool has_fast_path(const quantizer<F, SF, R>& q) {
-  if constexpr (!detail::simd_element<F>() || !std::is_same_v<R, round_nearest_even>) {
+  if constexpr (!detail::simd_format<F>() || !std::is_same_v<R, round_nearest_even>) {
     (void)q;
     return false;
   } else {
     const quant_options& o = q.options();
-    return o.map == mapping::symmetric && q.zeros() == zero_kind::none &&
-           (o.obs.kind == observer_kind::absmax || o.obs.kind == observer_kind::minmax);
+    const bool obs = o.obs.kind == observer_kind::absmax || o.obs.kind == observer_kind::minmax;
+    if (q.zeros() == zero_kind::none) return detail::simd_element<F>() && o.map == mapping::symmetric && obs;
+    // integer zero points (asymmetric; GPTQ's symmetric convention): blocks of explicit rows
+    return detail::simd_zero_element<F>() && q.zeros() == zero_kind::integer && o.gran.block_rows > 0 &&
+           !q.uses_tensor_scale() && obs;
   }
 }
 
@@ -576,7 +759,7 @@ quantized<F> quantize(const quantizer<F, SF, R>& q, const T* x, Eigen::Index row
   static_assert(detail::is_input_v<T>, "lowbit: kernel::quantize takes float or Eigen::bfloat16 input "
                                        "(see lowbit/kernel/quantize.hpp)");
   detail::check_input(q, x, rows, cols, ld, "kernel::quantize");
-  if constexpr (detail::simd_element<F>()) {
+  if constexpr (detail::simd_format<F>()) {
     if (has_fast_path(q)) {
       quantized<F> r;
       r.params = detail::empty_params(q, rows, cols);
@@ -600,7 +783,7 @@ qparams quantize_into(const quantizer<F, SF, R>& q, const T* x, Eigen::Index row
   detail::check_input(q, x, rows, cols, ld, "kernel::quantize_into");
   LOWBIT_CHECK(codes != nullptr, "kernel::quantize_into: output pointer is null");
   LOWBIT_CHECK(codes_ld >= cols, "kernel::quantize_into: output stride ", codes_ld, " is smaller than cols ", cols);
-  if constexpr (detail::simd_element<F>()) {
+  if constexpr (detail::simd_format<F>()) {
     if (has_fast_path(q)) {
       qparams p = detail::empty_params(q, rows, cols);
       auto* out = reinterpret_cast<std::uint8_t*>(codes);
@@ -648,7 +831,7 @@ qparams quantize_packed(const quantizer<F, SF, R>& q, const T* x, Eigen::Index r
   LOWBIT_CHECK(out_ld >= row_bytes, "kernel::quantize_packed: output stride ", out_ld, " bytes is smaller than ",
                row_bytes, " (two codes per byte)");
   const Eigen::Index bc = q.options().gran.cols_per_block(cols);
-  if constexpr (detail::simd_element<F>()) {
+  if constexpr (detail::simd_format<F>()) {
     if (has_fast_path(q) && (bc % 2 == 0 || bc == 1 || bc >= cols)) {
       qparams p = detail::empty_params(q, rows, cols);
       if (!detail::quantize_simd<A>(q, x, rows, cols, ld, p, out, out_ld, true, simd::thread_count(o.threads))) {
@@ -688,10 +871,12 @@ void quantize_given(const quantizer<F, SF, R>& q, const qparams& p, const T* x, 
   const Index row_bytes = packed ? (cols + 1) / 2 : cols;
   LOWBIT_CHECK(out != nullptr, where, ": output pointer is null");
   LOWBIT_CHECK(out_ld >= row_bytes, where, ": output stride ", out_ld, " bytes is smaller than ", row_bytes);
-  if constexpr (simd_element<F>() && std::is_same_v<R, round_nearest_even>) {
-    // The SIMD encoder needs no zero points; the observer plays no part with given scales.
+  if constexpr (simd_format<F>() && std::is_same_v<R, round_nearest_even>) {
+    // The observer plays no part with given scales; zero points: integer ones, integer F.
     const Index bc = p.gran.cols_per_block(cols);
-    if (q.zeros() == zero_kind::none && (!packed || bc % 2 == 0 || bc == 1 || bc >= cols)) {
+    const bool simd = q.zeros() == zero_kind::none ? simd_element<F>()
+                                                   : q.zeros() == zero_kind::integer && simd_zero_element<F>();
+    if (simd && (!packed || bc % 2 == 0 || bc == 1 || bc >= cols)) {
       if (!encode_simd<A, F>(p, x, rows, cols, ld, out, out_ld, packed, simd::thread_count(o.threads))) {
         zero_rows(out, rows, row_bytes, out_ld);
         throw_nonfinite(x, rows, cols, ld, where);

@@ -17,6 +17,8 @@
 //   encode_integer<F>    RNE, saturating integer encoder (= lowbit::encode<F>)
 //   encode_quotient<F>   encode<F>(x / s) from the reciprocal r = 1/s, with a certificate
 //                        (division only where it fails: about 1 vector in 100)
+//   encode_quotient_zero<F>  clamp(RNE(x / s) + z, qmin, qmax): integer codes with zero points
+//   order_key / key_to_float  float <-> int32 keys whose integer order is the float order
 //   decode_minifloat<F> / decode_integer<F>   code -> float, bit-identical to F::decode
 //
 // Minifloat encoding of a float v (E exponent bits, M mantissa bits, bias B):
@@ -158,6 +160,21 @@ inline std::int32_t hmax(const ib<A>& v) {
   std::int32_t m = buf[0];
   for (std::size_t k = 1; k < N; ++k) m = buf[k] > m ? buf[k] : m;
   return m;
+}
+
+// Sortable keys: key(v) = bits(v) ^ (sign ? 0x7FFFFFFF : 0); integer order of keys = float order
+// (−NaN < −inf < … < −0 < +0 < … < +inf < +NaN), so integer max / max of ~key give max / min.
+// The map is its own inverse. key >= 0x7F800000: +inf or NaN; ~key >= 0x7F800000: −inf or NaN.
+template <class A>
+inline ib<A> order_key(const fb<A>& v) {
+  const ib<A> b = as_int<A>(v);
+  return b ^ ((b >> 31) & ib<A>(0x7FFFFFFF));
+}
+inline float key_to_float(std::int32_t k) {
+  const std::int32_t b = k ^ ((k >> 31) & 0x7FFFFFFF);
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
 }
 
 // max |x| bits over x[0..n), n a multiple of 2N, spread over the lanes (the caller reduces
@@ -555,6 +572,34 @@ inline ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
 #endif
   (void)r;
   return encode<F, A>(x / s);
+}
+
+// Integer codes with zero points z (integer-valued, |z| <= 255): clamp(RNE(x / s) + z, qmin, qmax)
+// masked to F's code bits, bit for bit as quantizer::encode_value (zero_kind::integer) for
+// finite x, s > 0 and r as for encode_quotient. AVX-512: encode_quotient's integer certificate
+// (RNE(y) == RNE(RN(x/s)) when |y − RNE(y)| <= 1/2 − 2^-12 and |y| < 512; |y| >= 512 gives
+// |RNE(·) + z| >= 257 for both, which saturates alike).
+template <class F, class A>
+inline ib<A> encode_quotient_zero(const fb<A>& x, const fb<A>& s, const fb<A>& r, const fb<A>& z) {
+  static_assert(F::kind == format_kind::integer && (F::max_int) < 256 && (F::min_int) > -256,
+                "lowbit: encode_quotient_zero needs an integer format of <= 8 bits");
+  (void)r;
+  fb<A> n;
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m512 y = _mm512_mul_ps(x, r);
+    const __m512 ny = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 dist = _mm512_abs_ps(_mm512_sub_ps(y, ny));  // exact; NaN (r NaN) fails
+    n = _mm512_cmp_ps_mask(dist, _mm512_set1_ps(0.5f - 0x1p-12f), _CMP_LE_OQ) == 0xFFFF ? fb<A>(ny)
+                                                                                        : xsimd::nearbyint(x / s);
+  } else {
+    n = xsimd::nearbyint(x / s);
+  }
+#else
+  n = xsimd::nearbyint(x / s);
+#endif
+  const fb<A> c = xsimd::min(xsimd::max(n + z, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
+  return xsimd::batch_cast<std::int32_t>(c) & ib<A>(int(F::code_mask));
 }
 
 template <class F, class A>
