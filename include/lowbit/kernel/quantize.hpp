@@ -514,7 +514,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   auto reciprocals = [](const float* eff, float* rec, Index n) { reciprocals_of<A, mul>(eff, rec, n); };
   // Zero points (has_fast_path: integer F, blocks of explicit rows, one-level scales): block
   // ranges [min, max] (observer minmax; absmax: [−a, a]), scale and zero per block by
-  // quantizer::block_from_range, codes by simd::encode_quotient_zero; always the panel engine.
+  // zero_block_params, codes by simd::encode_quotient_zero; always the panel engine.
   const bool zp = q.zeros() != zero_kind::none;
   const bool ranged = zp && q.options().obs.kind == observer_kind::minmax;
   const bool pad_tail = g.tail_rule == tail::pad;
