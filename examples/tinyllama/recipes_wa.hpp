@@ -48,6 +48,7 @@
 #include <lowbit/granularity/granularity.hpp>
 #include <lowbit/kernel/gemm_block_scaled.hpp>
 #include <lowbit/kernel/gemm_int8.hpp>
+#include <lowbit/kernel/quantize.hpp>
 #include <lowbit/observer/observer.hpp>
 #include <lowbit/quantize/dynamic.hpp>
 #include <lowbit/quantize/presets.hpp>
@@ -281,7 +282,9 @@ inline prepared sq_int8_token_head_real(const recipe_context& ctx) {
   const auto aq = int8_token_asym_q();
   p.h.linear = [packed, aq](const linear_site& s, const matrix& x, const matrix& w) -> matrix {
     if (s.kind == linear_kind::cls) return x * w.transpose();
-    return lowbit::gemm_int8(aq.quantize(x), *packed->at(s));
+    // = aq.quantize(x) bit for bit (dynamic per token: q.quantize(x, q.fit(x))), on the SIMD path
+    return lowbit::gemm_int8(lowbit::kernel::quantize(aq.base(), x.data(), x.rows(), x.cols(), x.cols()),
+                             *packed->at(s));
   };
   const int hs = p.m.cfg.head_size();
   const auto hq = int8_head_q(hs, lowbit::mapping::asymmetric);
@@ -291,7 +294,9 @@ inline prepared sq_int8_token_head_real(const recipe_context& ctx) {
   p.h.attention = [hq, g, shape](int l, const matrix& q, const matrix& k, const matrix& v) -> matrix {
     const auto& lg = g[std::size_t(l)];
     const auto quant = [&](const matrix& x, const range_grid& rg) {
-      return hq.quantize(x, hq.from_ranges(x.rows(), x.cols(), rg.first, rg.second));
+      // = hq.quantize(x, p) bit for bit, on the SIMD path (static per-head scales and zeros)
+      return lowbit::kernel::quantize(hq, hq.from_ranges(x.rows(), x.cols(), rg.first, rg.second), x.data(), x.rows(),
+                                      x.cols(), x.cols());
     };
     return lowbit::attention_int8<lowbit::int8>(quant(q, lg[0]), quant(k, lg[1]), quant(v, lg[2]), shape);
   };
