@@ -192,15 +192,16 @@ void block_scales(const quantizer<F, SF, R>& q, const std::int32_t* amax, Index 
     return;
   } else if constexpr (std::is_same_v<SF, float8_e8m0fnu>) {
     if (o.mx_rule == mx_scale_rule::floor) {
-      const fb tv(t);
+      // e8m0 scales have no tensor scale (t = 1): s_eff = s, stored without arithmetic (an
+      // all-zero block's 2^-127 is subnormal, and float arithmetic on it takes a microcode assist)
+      (void)t;
       for (Index k = 0; k < n; k += N) {
         const ib a = ib::load_unaligned(amax + k);
         ib e = ((a >> 23) & ib(0xFF)) - ib(127 + F::emax_pow2);  // floor(log2 amax) − emax
         e = xsimd::min(xsimd::max(e, ib(-127)), ib(127));
         const ib bits = xsimd::select(e > ib(-127), (e + ib(127)) << 23, ib(0x00400000));  // 2^-127
-        const fb s = simd::as_float<A>(bits);
-        s.store_unaligned(scale + k);
-        (s * tv).store_unaligned(eff + k);
+        bits.store_unaligned(reinterpret_cast<std::int32_t*>(scale + k));
+        bits.store_unaligned(reinterpret_cast<std::int32_t*>(eff + k));
       }
       return;
     }
@@ -225,21 +226,22 @@ void block_scales(const quantizer<F, SF, R>& q, const std::int32_t* amax, Index 
 }
 
 // scale[k], eff[k], zero[k] for blocks with ranges [lo[k], hi[k]], k < n (a multiple of N), as
-// quantizer::block_from_range (one-level scales, t = 1). Vectorised for fp32 scales and the
+// quantizer::block_from_range under tensor scale t (the fast path has one-level scales: t = 1;
+// the vectorised lanes assume it). Vectorised for fp32 scales and the
 // asymmetric lowbit / gptq / awq conventions (the scalar float arithmetic, lane by lane):
 //   lowbit, gptq: [lo, hi] widened to 0 (gptq: [0, 0] -> [-1, 1]); s = (hi − lo) / levels, 0 -> 1;
 //                 z = clamp(qmin + RNE(−lo / s), qmin, qmax)
 //   awq:          s = max(hi − lo, 1e-5) / levels;  z = qmin + clamp(−RNE(lo / s), 0, levels)
 // Any other case runs block_from_range per block.
 template <class A, class F, class SF, class R>
-void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const float* hi, Index n, float* scale,
-                       float* eff, float* zero) {
+void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const float* hi, Index n, float t,
+                       float* scale, float* eff, float* zero) {
   using fb = simd::fb<A>;
   const quant_options& o = q.options();
   const bool vec = o.map == mapping::asymmetric &&
                    (o.conv == convention::lowbit || o.conv == convention::gptq || o.conv == convention::awq);
   if constexpr (simd_zero_element<F>() && std::is_same_v<SF, float>) {
-    if (vec) {
+    if (vec && t == 1.0f) {
       const fb qmin(float(F::min_int)), qmax(float(F::max_int)), levels(float(F::max_int) - float(F::min_int));
       const fb zero_v(0.0f), one(1.0f);
       for (Index k = 0; k < n; k += Index(fb::size)) {
@@ -268,7 +270,7 @@ void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const floa
   }
   (void)vec;
   for (Index k = 0; k < n; ++k) {
-    const block_params b = q.block_from_range({lo[k], hi[k]}, 1.0f);
+    const block_params b = q.block_from_range({lo[k], hi[k]}, t);
     scale[k] = b.scale;
     eff[k] = b.eff;
     zero[k] = b.zero;
@@ -377,10 +379,10 @@ void row_block_range(const T* x, Index n, Index bc, std::int32_t* hi, std::int32
 // whole vectors. pf (may be null): the segment the caller reads next, prefetched one cache line
 // per 64 bytes of x encoded. When bc is a multiple of N, groups of 4N elements (crossing
 // blocks: MX 32, NVFP4 16) are encoded together and stored with one packing store.
-// seen (may be null): max(*seen, |x| bits) lane-wise on return (NaN/Inf detection when the
-// scales were not fitted to x). Zero: integer codes with zero points z[b] (z[j] when bc == 1),
+// Seen: *seen = max(*seen, |x| bits) lane-wise on return (NaN/Inf detection when the scales
+// were not fitted to x). Zero: integer codes with zero points z[b] (z[j] when bc == 1),
 // simd::encode_quotient_zero.
-template <class A, class F, bool Mul, class T, bool Zero = false>
+template <class A, class F, bool Mul, class T, bool Zero = false, bool Seen = false>
 void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
                 bool streamed, const T* pf, simd::ib<A>* seen = nullptr, const float* z = nullptr) {
   using fb = simd::fb<A>;
@@ -389,12 +391,12 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   ib m(0);  // |x| bits seen, kept in a register (out may alias *seen)
   auto load = [&](const T* src) {
     const fb v = simd::load<A>(src);
-    if (seen) m = xsimd::max(m, simd::abs_bits<A>(v));
+    if constexpr (Seen) m = xsimd::max(m, simd::abs_bits<A>(v));
     return v;
   };
   auto load_n = [&](const T* src, Index cnt) {
     const fb v = simd::load_n<A>(src, std::size_t(cnt));
-    if (seen) m = xsimd::max(m, simd::abs_bits<A>(v));
+    if constexpr (Seen) m = xsimd::max(m, simd::abs_bits<A>(v));
     return v;
   };
   auto code = [](const fb& xv, const fb& dv, const fb& rv, const fb& zv) {
@@ -421,7 +423,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     }
     if (j < n)  // d, r (z) padded to a multiple of N
       put(code(load_n(x + j, n - j), fb::load_unaligned(d + j), fb::load_unaligned(r + j), zeros_at(j)), j, n - j);
-    if (seen) *seen = xsimd::max(*seen, m);
+    if constexpr (Seen) *seen = xsimd::max(*seen, m);
     return;
   }
   Index j = 0;
@@ -436,7 +438,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
       fb xv[4];
       if (il) {
         simd::load4_interleaved<A>(x + j, xv);
-        if (seen)
+        if constexpr (Seen)
           for (int k = 0; k < 4; ++k) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));
       } else {
         for (int k = 0; k < 4; ++k) xv[k] = load(x + j + k * N);
@@ -460,7 +462,8 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     if (j < j1) put(code(load_n(x + j, j1 - j), dv, rv, zv), j, j1 - j);
     j = j1;
   }
-  if (seen) *seen = xsimd::max(*seen, m);
+  if constexpr (Seen) *seen = xsimd::max(*seen, m);
+  (void)seen;
 }
 
 // First non-finite element of x in row-major order (there is one).
@@ -474,17 +477,27 @@ template <class T>
   LOWBIT_CHECK(false, where, ": non-finite value");
 }
 
-// rec[k] = 1/eff[k], k < n (a multiple of N): exact for e8m0 scales (Exact: powers of two);
-// otherwise RN(1/eff) for simd::encode_quotient, NaN where eff is outside [2^-125, 2^125]
-// (then it divides).
+// rec[k] = 1/eff[k], k < n (a multiple of N). Exact (e8m0 scales: eff = 2^e, e in [-127, 127]):
+// 2^-e built from the bits, (254 − E) << 23 for the exponent field E, with 2^-127 (subnormal)
+// <-> 2^127 swapped by hand (no float arithmetic on a subnormal). Otherwise RN(1/eff) for
+// simd::encode_quotient, NaN where eff is outside [2^-125, 2^125] (then it divides).
 template <class A, bool Exact>
 void reciprocals_of(const float* eff, float* rec, Index n) {
   using fb = simd::fb<A>;
+  using ib = simd::ib<A>;
   for (Index k = 0; k < n; k += Index(fb::size)) {
-    const fb e = fb::load_unaligned(eff + k);
-    fb rv = fb(1.0f) / e;
-    if (!Exact) rv = xsimd::select(e >= fb(0x1p-125f) && e <= fb(0x1p125f), rv, fb(std::numeric_limits<float>::quiet_NaN()));
-    rv.store_unaligned(rec + k);
+    if constexpr (Exact) {
+      const ib b = ib::load_unaligned(reinterpret_cast<const std::int32_t*>(eff + k));
+      const ib tiny(0x00400000), huge(0x7F000000);  // 2^-127, 2^127
+      ib r = xsimd::select(b == tiny, huge, huge - b);
+      r = xsimd::select(b == huge, tiny, r);
+      r.store_unaligned(reinterpret_cast<std::int32_t*>(rec + k));
+    } else {
+      const fb e = fb::load_unaligned(eff + k);
+      const fb rv = xsimd::select(e >= fb(0x1p-125f) && e <= fb(0x1p125f), fb(1.0f) / e,
+                                  fb(std::numeric_limits<float>::quiet_NaN()));
+      rv.store_unaligned(rec + k);
+    }
   }
 }
 
@@ -602,7 +615,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
           hi[k] = std::fmax(hi[k], 0.0f);
         }
       }
-      zero_block_params<A>(q, lo, hi, pad, scale, eff, zero);
+      zero_block_params<A>(q, lo, hi, pad, t, scale, eff, zero);
       for (Index k = 0; k < b1 - b0; ++k) p.zero(gi, b0 + k) = zero[k];
     } else {
       block_scales<A>(q, amax, pad, t, scale, eff);
@@ -643,22 +656,15 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
   const Index np = round_up(gc, N);  // bc == 1: gc == cols, one divisor per column
   const bool streamed = rows * (packed ? (cols + 1) / 2 : cols) >= (Index(4) << 20);
   const bool zp = p.zeros != zero_kind::none;
-  // Every divisor a power of two (MX scales): x·(1/s) is exact and equals x/s, no certificate.
-  bool exact = !zp;
-  for (Index gi = 0; gi < p.scale.rows() && exact; ++gi)
-    for (Index k = 0; k < gc && exact; ++k) {
-      std::uint32_t b;
-      const float e = p.scale(gi, k) * p.tensor_scale;
-      std::memcpy(&b, &e, 4);
-      exact = (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;  // 2^-126 .. 2^126
-    }
   std::vector<float> buf(std::size_t(3 * np) * std::size_t(nt));
   std::int32_t seen = 0;
   LOWBIT_KERNEL_OMP(parallel num_threads(nt) reduction(max : seen) if (nt > 1)) {
     float* eff = buf.data() + std::size_t(3 * np) * std::size_t(simd::thread_id());
     float* rec = eff + np;
     float* zero = rec + np;
-    Index have = -1;  // block row whose divisors are in eff / rec
+    Index have = -1;     // block row whose divisors are in eff / rec
+    bool exact = false;  // that block row's divisors are all powers of two (MX scales):
+                         // x·(1/s) is exact and equals x/s, no certificate
     ib m(0);
     LOWBIT_KERNEL_OMP(for schedule(static))
     for (Index i = 0; i < rows; ++i) {
@@ -668,6 +674,12 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
         for (Index k = 0; k < gc; ++k) eff[k] = p.scale(gi, k) * p.tensor_scale;
         std::fill(zero, zero + np, 0.0f);
         for (Index k = 0; k < gc && zp; ++k) zero[k] = p.zero(gi, k);
+        exact = !zp;
+        for (Index k = 0; k < gc && exact; ++k) {
+          std::uint32_t b;
+          std::memcpy(&b, eff + k, 4);
+          exact = (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;  // 2^-126 .. 2^126
+        }
         if (exact) reciprocals_of<A, true>(eff, rec, np);
         else reciprocals_of<A, false>(eff, rec, np);
         have = gi;
@@ -675,13 +687,17 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
       const T* pf = i + 1 < rows ? x + (i + 1) * ld : nullptr;
       if constexpr (simd_zero_element<F>()) {
         if (zp) {
-          row_encode<A, F, false, T, true>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf, &m,
-                                           zero);
+          row_encode<A, F, false, T, true, true>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed,
+                                                 pf, &m, zero);
           continue;
         }
       }
-      if (exact) row_encode<A, F, true>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf, &m);
-      else row_encode<A, F, false>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf, &m);
+      if (exact)
+        row_encode<A, F, true, T, false, true>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed, pf,
+                                               &m);
+      else
+        row_encode<A, F, false, T, false, true>(x + i * ld, cols, bc, eff, rec, out + i * out_ld, packed, streamed,
+                                                pf, &m);
     }
     if (streamed) simd::fence();
     seen = std::max(seen, simd::hmax<A>(m));

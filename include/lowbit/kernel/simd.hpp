@@ -523,9 +523,9 @@ inline ib<A> encode(const fb<A>& v) {
 // instead of the division (vdivps is the bottleneck of the kernels), used when a certificate
 // shows every quotient within the margin gives y's code; else the vector is divided.
 //   |RN(x/s) − y| <= 3.0001·2^-24·|y| (r, y and RN(x/s) each within 2^-24 relative; r normal).
-//   minifloat: the codes of a(1 − 2^-20) and a(1 + 2^-20) (a = min(|y|, max); each product
-//     within 2^-24·a of the exact one, so >= 15·2^-24·a away from a) are equal, hence so is the
-//     code of every value between them (the code is monotone). |y| < 2^-126: y and RN(x/s)
+//   minifloat: the codes of a(1 − 2^-20) and a(1 + 2^-20) (a = min(|y|, max); each rounded
+//     once, by the fused multiply-add with encode_minifloat's constant K) are equal, hence so
+//     is the code of every value between them (the code is monotone). |y| < 2^-126: y and RN(x/s)
 //     are below 2^-125, far below half of F's smallest step, and both encode to a signed zero.
 //   integer: |y − RNE(y)| <= 1/2 − 2^-12; for |y| < 512 RN(x/s) is within 3·2^-15 of y, so it
 //     rounds to the same integer; |y| >= 512 saturates both.
@@ -556,8 +556,9 @@ inline ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
       const __m512i kb = _mm512_add_epi32(eb, _mm512_set1_epi32(((23 - M) << 23) | 0x400000));
       const __m512 k = _mm512_castsi512_ps(kb);
       constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-      const __m512 lo = _mm512_add_round_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.0f - 0x1p-20f)), k, rne);
-      const __m512 hi = _mm512_add_round_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.0f + 0x1p-20f)), k, rne);
+      // RN(a(1 ± 2^-20) + K): K + the code's step count of the exact a(1 ± 2^-20)
+      const __m512 lo = _mm512_fmadd_round_ps(a, _mm512_set1_ps(1.0f - 0x1p-20f), k, rne);
+      const __m512 hi = _mm512_fmadd_round_ps(a, _mm512_set1_ps(1.0f + 0x1p-20f), k, rne);
       if (_mm512_cmp_ps_mask(lo, hi, _CMP_EQ_OQ) != 0xFFFF) return encode_minifloat<F, A>(x / s);
       // as encode_minifloat, from t = lo (every value in [a(1 − 2^-20), a(1 + 2^-20)] has this code;
       // near a binade edge K's coarser step rounds those values to the edge, as F's own steps do)
