@@ -270,6 +270,52 @@ TEST_CASE("kernel/quantize: results do not depend on the thread count") {
   check_paths(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4", {1, 3});
 }
 
+// Long rows (several 4N groups and prefetch lines per block, odd lengths) and several panels
+// per block row and per thread (2-D tiles wider than a panel, a short last block row).
+TEST_CASE("kernel/quantize: long rows and several panels per thread equal the scalar quantizer") {
+  const shape big[] = {{5, 2501, 2504}, {131, 2200, 2203}, {3, 4096, 4096}};
+  auto check = [&](const auto& q, const char* what) {
+    CHECK(kernel::has_fast_path(q));
+    unsigned seed = 100;
+    for (const shape& s : big)
+      for (int kind = 0; kind < 2; ++kind) {
+        const input in = make_input(s.rows, s.cols, s.ld, seed++, kind);
+        for (int th : {1, 3}) {
+          check_same<xsimd::default_arch, float>(q, in, what, {th});
+          check_same<xsimd::default_arch, Eigen::bfloat16>(q, in, what, {th});
+        }
+      }
+  };
+  check(quantizer<int8>({per_token()}), "int8 per_token (blocks longer than a chunk)");
+  check(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128 (several panels per block row)");
+  check(quantizer<float8_e4m3fn>({block(3, 5)}), "e4m3fn block 3x5");
+  check(quantizer<int8>({block(4, 1)}), "int8 block 4x1 (one scale per column of 4 rows)");
+  check(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8");
+  check(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4");
+  check(quantizer<int4>({per_group(128)}), "int4 g128");
+  check(quantizer<uint4>({per_group(128), mapping::asymmetric, convention::awq}), "uint4 awq g128");
+  check(quantizer<int8>({per_token(), mapping::asymmetric}), "int8 asym per_token (min/max)");
+  // packed nibbles, rows of odd length
+  for (const shape& s : big) {
+    const input in = make_input(s.rows, s.cols, s.ld, 7, 1);
+    auto packed = [&](const auto& q, const char* what) {
+      INFO(what, " ", s.rows, "x", s.cols);
+      const auto ref = q.quantize(RowMap<float>(in.f.data(), s.rows, s.cols, Eigen::OuterStride<>(s.ld)));
+      const Index ldp = (s.cols + 1) / 2;
+      std::vector<std::uint8_t> out(std::size_t(s.rows * ldp));
+      const qparams p = kernel::quantize_packed(q, in.f.data(), s.rows, s.cols, s.ld, out.data(), ldp, {3});
+      CHECK(p.scale == ref.params.scale);
+      Index bad = 0;
+      for (Index i = 0; i < s.rows; ++i)
+        for (Index j = 0; j < s.cols; ++j)
+          bad += ((out[std::size_t(i * ldp + j / 2)] >> (4 * (j % 2))) & 0xF) != (ref.codes(i, j) & 0xF);
+      CHECK(bad == 0);
+    };
+    packed(quantizer<int4>({per_token()}), "int4 per_token packed");
+    packed(quantizer<float4_e2m1fn, float8_e8m0fnu>({mx_block(32)}), "mxfp4 packed");
+  }
+}
+
 TEST_CASE("kernel/quantize: narrower xsimd architectures give the same codes") {
 #if XSIMD_WITH_AVX2
   check_paths<xsimd::avx2>(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 avx2");
