@@ -154,7 +154,8 @@ void register_dequantize(const std::string& name, Q q, bool packed, Index rows, 
         if (packed) codes[std::size_t(i * in_ld + j / 2)] |= std::uint8_t((qx.codes(i, j) & 0xF) << (4 * (j % 2)));
         else codes[std::size_t(i * in_ld + j)] = qx.codes(i, j);
       }
-    std::vector<float> out(std::size_t(rows * cols));
+    // 64-byte aligned, as an Eigen matrix's data with AVX-512 (rows of 4096 floats: all aligned)
+    std::vector<float, Eigen::aligned_allocator<float>> out(std::size_t(rows * cols));
     run_path(state, double(rows * in_ld), double(rows * cols * 4), double(rows * cols), [&] {
       if constexpr (Q::format::bits <= 4) {
         if (packed) {

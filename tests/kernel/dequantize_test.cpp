@@ -116,6 +116,38 @@ TEST_CASE("kernel/dequantize: thread counts and narrower architectures give the 
 #endif
 }
 
+// Outputs of >= 4 MiB: vectors on a 64-byte boundary go out with streaming stores. Rows at
+// every alignment (odd leading dimension, pointer off the allocation's alignment) and all rows
+// aligned (64-byte aligned buffer, leading dimension a multiple of 16); columns past cols untouched.
+TEST_CASE("kernel/dequantize: outputs of >= 4 MiB (streaming stores) equal quantizer::dequantize") {
+  const Index rows = 257, cols = 4100;
+  auto check = [&](const auto& q, const char* what) {
+    using F = typename std::decay_t<decltype(q)>::format;
+    INFO(what);
+    auto qx = q.quantize(random_matrix(rows, cols, 5));
+    std::mt19937 g(9);
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < cols; ++j) qx.codes(i, j) = typename F::storage(g() & ((1u << F::bits) - 1u));
+    const Mat ref = q.dequantize(qx);
+    for (int th : {1, 3})
+      for (const Index ld : {cols + 3, cols + 12}) {
+        std::vector<float, Eigen::aligned_allocator<float>> buf(std::size_t(rows * ld + 16), -7.0f);
+        float* out = buf.data() + (ld % 16 == 0 ? 0 : 1);  // all rows 64-byte aligned, or every phase
+        kernel::dequantize(q, qx, out, ld, {th});
+        CHECK(count_mismatches(out, ld, ref) == 0);
+        Index touched = out != buf.data() && buf[0] != -7.0f;
+        for (Index i = 0; i < rows; ++i)
+          for (Index j = cols; j < ld; ++j) touched += out[i * ld + j] != -7.0f;
+        CHECK(touched == 0);
+      }
+  };
+  check(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8");
+  check(quantizer<int8>({per_token()}), "int8 per token");
+  check(quantizer<int8>({per_channel(1)}), "int8 per column");
+  check(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4");
+  check(quantizer<uint4>({per_group(128), mapping::asymmetric}), "uint4 asymmetric g128");
+}
+
 TEST_CASE("kernel/dequantize: round trip equals fake_quantize") {
   const Mat x = random_matrix(33, 257, 3);
   quantizer<float4_e2m1fn, float8_ue4m3> q({nvfp4_block(16)});

@@ -52,6 +52,10 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
   const Index br = p.gran.rows_per_block(rows), bc = p.gran.cols_per_block(cols);
   const fb t(p.tensor_scale);
   const bool zp = p.zeros == zero_kind::integer;
+  // Outputs of >= 4 MiB: whole vectors that land on a 64-byte boundary (every one of a row that
+  // starts on one, when blocks are multiples of N wide: Eigen matrices with AVX-512, aligned
+  // buffers) are written with streaming stores, without a read for ownership of the line.
+  const bool streamed = rows * cols >= (Index(1) << 20);
   (void)nt;
   // Packed rows whose blocks start at odd columns are unpacked to bytes first.
   const bool unpack = packed && bc % 2 == 1 && bc > 1 && bc < cols;
@@ -74,7 +78,10 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
       const simd::ib<A> k = nibbles ? simd::load_nibbles_n<A>(c, std::size_t(j), std::size_t(cnt))
                                    : simd::load_bytes_n<A>(c + j, std::size_t(cnt));
       const fb v = zp ? (simd::decode<F, A>(k) - z) * (s * t) : simd::decode<F, A>(k) * s * t;
-      if (cnt == N) v.store_unaligned(y + j);
+      if (cnt == N) {
+        if (streamed && (reinterpret_cast<std::uintptr_t>(y + j) & 63) == 0) simd::stream_floats<A>(v, y + j);
+        else v.store_unaligned(y + j);
+      }
       else simd::store_n<A>(v, y + j, std::size_t(cnt));
     };
     if (bc == 1) {
@@ -93,6 +100,7 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
       if (j < j1) put(s, z, j, j1 - j);
     }
   }
+  if (streamed) simd::fence();
 }
 
 }  // namespace detail

@@ -386,6 +386,18 @@ inline void store4_nibbles(const ib<A>* c, std::uint8_t* dst, bool streamed, boo
     streamed ? stream_nibbles<A>(c[k], dst + k * ib<A>::size / 2) : store_nibbles_n<A>(c[k], dst + k * ib<A>::size / 2, ib<A>::size);
 }
 
+// Streaming store of a float vector to a 64-byte-aligned dst (AVX-512; otherwise a plain store).
+template <class A>
+inline void stream_floats(const fb<A>& v, float* dst) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    _mm512_stream_ps(dst, v);
+    return;
+  }
+#endif
+  v.store_unaligned(dst);
+}
+
 inline void fence() {
 #if defined(__SSE2__)
   _mm_sfence();
