@@ -51,29 +51,35 @@
 //
 // Measured (bench/kernel/quantize_bench.cpp: 4096 × 4096 from DRAM, one thread, bytes/s as a
 // ratio to memcpy of the same bytes in the same run, medians of 3 repetitions, shared 2-core
-// Sapphire Rapids VM at load 1, memcpy 8.5-9.6 GB/s; runs drift by ±20 %). "fit": fit +
-// quantize; "given": with qparams fitted beforehand (quantize_static/* rows). In L2 (32 × 4096,
+// Sapphire Rapids VM at load < 1, memcpy 8.8-9.5 GB/s; runs drift by ±20 %). "fit": fit +
+// quantize; "given": with qparams fitted beforehand (quantize_static/* rows); "deq":
+// kernel::dequantize to a 64-byte-aligned float output (streaming stores). In L2 (128 × 256,
 // given qparams): Gelem/s.
-//   path                 fit f32  fit bf16   given f32  given bf16   in L2 f32 / bf16
-//   int8 per-token         0.81     0.65       0.95       0.81         3.3 / 3.3
-//   int8 per-column        0.42     0.30       0.68       0.53         2.5 / 2.4
-//   e4m3 per-tensor        0.41     0.35       0.84       0.44         2.7 / 2.4
-//   e4m3 128×128           0.50     0.42       0.94       0.59
-//   mxfp8 (e4m3 + e8m0)    0.69     0.50       0.84       0.57         2.3 / 2.2
-//   mxfp4 (packed)         0.53     0.33       0.85       0.49         2.1 / 2.0
-//   nvfp4 (packed)         0.36     0.23       0.75       0.41         2.2 / 2.0
-//   int4 g128 (packed)     0.72     0.45       0.81       0.59         3.3 / 3.1
-// Zero points, same bench at load 3.8 (two builds beside it; symmetric int4 g128 in the same
-// run: fit 0.55 / 0.39): uint4 asymmetric g128 (packed) fit 0.48 / 0.30, given 0.58 / 0.57;
-// int8 asymmetric per token fit 0.70 / 0.49, given 0.96 / 0.73; dequantize 0.49 and 0.63.
-// Before, all of these ran the scalar code at 0.02-0.09 of memcpy (~0.04 Gelem/s).
+//   path                   fit f32  fit bf16  given f32  given bf16   deq    in L2 f32 / bf16
+//   int8 per-token           0.76     0.79      0.96       0.96      1.39      2.1 / 2.1
+//   int8 per-column          0.44     0.41      0.77       0.68      1.12      1.9 / 2.1
+//   e4m3 per-tensor          0.47     0.42      0.94       0.49      1.30      2.2 / 2.1
+//   e4m3 128×128             0.53     0.47      0.92       0.74      1.17      2.4 / 2.0
+//   mxfp8 (e4m3 + e8m0)      0.63     0.51      0.78       0.56      0.99      1.7 / 1.7
+//   mxfp4 (packed)           0.50     0.35      0.73       0.53      0.92      1.5 / 1.6
+//   nvfp4 (packed)           0.32     0.23      0.77       0.53      0.67      1.8 / 1.6
+//   int4 g128 (packed)       0.69     0.49      0.87       0.70      1.38      1.9 / 1.9
+//   uint4 asym g128 (packed) 0.57     0.36      0.80       0.67      1.32      1.9 / 1.8
+//   int8 asym per-token      0.73     0.58      0.92       0.89      1.39      1.9 / 2.0
+// Before the SIMD zero-point paths, the last two ran the scalar code at ~0.04 Gelem/s. MX fits
+// of rows with all-zero blocks (or shorter than 16 blocks) took a microcode assist per float
+// operation on the subnormal scale 2^-127 until the e8m0 reciprocals were built from the bits:
+// the in-L2 MX fit went from 0.7 to 1.1-1.2 Gelem/s.
 // Bounds: fits whose blocks span all rows (per-tensor, per-column) or that need the NVFP4
 // tensor amax read x twice; one core reads DRAM at ~8-11 GB/s, so they stay near half of the
-// one-pass rate (the "given" column). bf16 input halves the bytes but not the work: at 2-3.3
+// one-pass rate (the "given" column). bf16 input halves the bytes but not the work: at ~2
 // Gelem/s in L2 the encoders are compute-bound below 0.7 of memcpy. bf16 data also makes
 // exact quotient ties common (x and the amax in s = amax/448 both have 8-bit significands:
 // ~0.5 % of elements, ~8 % of vectors fail encode_quotient's certificate and are divided).
-// Dequantize runs at 0.44-0.74.
+// Tried and not kept (no gain within the noise, or slower): interleaving the next panel's max
+// pass with the current encode in 1024-element chunks instead of software prefetches (slower:
+// 10 -> 16 ms for int4 g128), L2 instead of L1 prefetch hints, 16-bit-lane encoding of bf16 /
+// 2^e for MX (the F-subnormal lanes need per-lane variable shifts; slower than the float path).
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
