@@ -53,7 +53,8 @@
 // ratio to memcpy of the same bytes in the same run, medians of 3 repetitions, shared 2-core
 // Sapphire Rapids VM at load < 1, memcpy 8.8-9.5 GB/s; runs drift by ±20 %). "fit": fit +
 // quantize; "given": with qparams fitted beforehand (quantize_static/* rows); "deq":
-// kernel::dequantize to a 64-byte-aligned float output (streaming stores). In L2 (128 × 256,
+// kernel::dequantize to a 64-byte-aligned float output (streaming stores; before the 4-bit table
+// decode, see kernel/dequantize.hpp for the later run). In L2 (128 × 256,
 // given qparams): Gelem/s.
 //   path                   fit f32  fit bf16  given f32  given bf16   deq    in L2 f32 / bf16
 //   int8 per-token           0.76     0.79      0.96       0.96      1.39      2.1 / 2.1
