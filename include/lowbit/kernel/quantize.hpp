@@ -679,8 +679,10 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
       if (gi != have) {
         std::fill(eff, eff + np, 1.0f);
         for (Index k = 0; k < gc; ++k) eff[k] = p.scale(gi, k) * p.tensor_scale;
-        std::fill(zero, zero + np, 0.0f);
-        for (Index k = 0; k < gc && zp; ++k) zero[k] = p.zero(gi, k);
+        if (zp) {
+          std::fill(zero, zero + np, 0.0f);
+          for (Index k = 0; k < gc; ++k) zero[k] = p.zero(gi, k);
+        }
         exact = !zp;
         for (Index k = 0; k < gc && exact; ++k) {
           std::uint32_t b;
