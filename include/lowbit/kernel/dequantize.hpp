@@ -68,12 +68,13 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
   (void)nt;
   // Codes of <= 4 bits with AVX-512 (16 lanes): decoded by one permute from a 16-entry table,
   // the vector decoder's own values for codes 0..15.
+  constexpr bool use_table = simd::use_avx512<A>() && F::bits <= 4;
   alignas(64) std::int32_t iota[N];
   for (Index k = 0; k < N; ++k) iota[k] = std::int32_t(k) & std::int32_t((1u << F::bits) - 1u);
-  const fb table = simd::decode<F, A>(simd::ib<A>::load_aligned(iota));
+  const fb table = use_table ? simd::decode<F, A>(simd::ib<A>::load_aligned(iota)) : fb(0.0f);
   auto decode = [&table](const simd::ib<A>& k) -> fb {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
-    if constexpr (simd::use_avx512<A>() && F::bits <= 4) return _mm512_permutexvar_ps(k, table);
+    if constexpr (use_table) return _mm512_permutexvar_ps(k, table);
 #endif
     (void)table;
     return simd::decode<F, A>(k);

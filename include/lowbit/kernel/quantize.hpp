@@ -381,7 +381,8 @@ void row_block_range(const T* x, Index n, Index bc, std::int32_t* hi, std::int32
 }
 
 // Codes of one row segment x[0..n): block b (width bc) divides by d[b], through r[b] = 1/d[b]
-// (simd::encode_quotient; Mul: r[b] is exact and x·r[b] == x/d[b]); bc == 1: d, r per element.
+// (simd::encode_quotient; Mul: r[b] is exact and x·r[b] == x/d[b], and x must be finite or
+// checked by the caller: a NaN gets an arbitrary code); bc == 1: d, r per element.
 // Packed: nibbles, `out` at element 0 (even), bc even or 1. Streamed: non-temporal stores for
 // whole vectors. pf (may be null): the segment the caller reads next, prefetched one cache line
 // per 64 bytes of x encoded. When bc is a multiple of N, groups of 4N elements (crossing
@@ -408,7 +409,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   };
   auto code = [](const fb& xv, const fb& dv, const fb& rv, const fb& zv) {
     if constexpr (Zero) return simd::encode_quotient_zero<F, A>(xv, dv, rv, zv);
-    else if constexpr (Mul) return simd::encode<F, A>(xv * rv);
+    else if constexpr (Mul) return simd::encode<F, A, true>(xv * rv);  // x finite, or checked (Seen)
     else return simd::encode_quotient<F, A>(xv, dv, rv);
   };
   auto zero_at = [&](Index k) { return Zero ? fb(z[k]) : fb(0.0f); };
@@ -501,7 +502,8 @@ void reciprocals_of(const float* eff, float* rec, Index n) {
       r.store_unaligned(reinterpret_cast<std::int32_t*>(rec + k));
     } else {
       const fb e = fb::load_unaligned(eff + k);
-      const fb rv = xsimd::select(e >= fb(0x1p-125f) && e <= fb(0x1p125f), fb(1.0f) / e,
+      const auto in = e >= fb(0x1p-125f) && e <= fb(0x1p125f);  // out-of-range lanes divide 1 / 1
+      const fb rv = xsimd::select(in, fb(1.0f) / xsimd::select(in, e, fb(1.0f)),
                                   fb(std::numeric_limits<float>::quiet_NaN()));
       rv.store_unaligned(rec + k);
     }

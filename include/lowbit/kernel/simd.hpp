@@ -55,6 +55,16 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+// Small helpers of the inner loops that must not become calls (GCC stops inlining them once a
+// kernel instantiates its loop a few times).
+#if defined(__GNUC__)
+#define LOWBIT_SIMD_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define LOWBIT_SIMD_INLINE __forceinline
+#else
+#define LOWBIT_SIMD_INLINE inline
+#endif
+
 namespace lowbit {
 namespace kernel {
 namespace simd {
@@ -188,8 +198,9 @@ inline ib<A> absmax_bits(const T* x, std::ptrdiff_t n) {
     __m512i m = _mm512_setzero_si512();
     for (std::ptrdiff_t j = 0; j < n; j += 2 * N)
       m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512(x + j), mask));
-    const __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(m)), hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(m, 1));
-    return _mm512_slli_epi32(_mm512_max_epi32(lo, hi), 16);
+    // the two bf16 halves of each 32-bit lane (no lane crossing): max(m & 0xFFFF, m >> 16) << 16
+    return _mm512_slli_epi32(_mm512_max_epi32(_mm512_and_si512(m, _mm512_set1_epi32(0xFFFF)), _mm512_srli_epi32(m, 16)),
+                             16);
   }
 #endif
   ib<A> m(0);
@@ -295,7 +306,7 @@ constexpr bool has_interleaved_load4() {
 }
 
 template <class A, class T>
-inline void load4_interleaved(const T* x, fb<A>* xv) {
+LOWBIT_SIMD_INLINE void load4_interleaved(const T* x, fb<A>* xv) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (has_interleaved_load4<A, T>()) {
     const __m512i z = _mm512_setzero_si512();
@@ -314,7 +325,7 @@ inline void load4_interleaved(const T* x, fb<A>* xv) {
 // Lanes (0..255) of c[0..4) -> 64 bytes in element order (c from load4_interleaved when
 // interleaved). After the two packs, 128-bit lane q holds 4 bytes of each of c[0..4) (lane q).
 template <class A>
-inline __m512i pack4(const ib<A>* c, bool interleaved) {
+LOWBIT_SIMD_INLINE __m512i pack4(const ib<A>* c, bool interleaved) {
   const __m512i w01 = _mm512_packus_epi32(c[0], c[1]), w23 = _mm512_packus_epi32(c[2], c[3]);
   const __m512i b = _mm512_packus_epi16(w01, w23);
   const __m512i plain = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
@@ -357,7 +368,7 @@ inline void stream_nibbles(const ib<A>& c, std::uint8_t* dst) {
 // nibbles (element 2k low), streamed when asked. AVX-512: two saturating packs (codes are
 // 0..255) and one permute instead of four narrowing moves.
 template <class A>
-inline void store4_bytes(const ib<A>* c, std::uint8_t* dst, bool streamed, bool interleaved = false) {
+LOWBIT_SIMD_INLINE void store4_bytes(const ib<A>* c, std::uint8_t* dst, bool streamed, bool interleaved = false) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
     const __m512i b = pack4<A>(c, interleaved);
@@ -370,7 +381,7 @@ inline void store4_bytes(const ib<A>* c, std::uint8_t* dst, bool streamed, bool 
 }
 
 template <class A>
-inline void store4_nibbles(const ib<A>* c, std::uint8_t* dst, bool streamed, bool interleaved = false) {  // codes < 16
+LOWBIT_SIMD_INLINE void store4_nibbles(const ib<A>* c, std::uint8_t* dst, bool streamed, bool interleaved = false) {  // codes < 16
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
     // byte k = code k (< 16); 16-bit word k = code 2k | code 2k+1 << 8, whose low byte after
@@ -474,8 +485,10 @@ constexpr bool is_byte_minifloat() {
   else return false;
 }
 
-template <class F, class A>
-inline ib<A> encode_minifloat(const fb<A>& v) {
+// Finite: the caller guarantees v holds no NaN (the NaN code is then not produced; the kernels
+// use it where x is known finite, or is checked and the output discarded otherwise).
+template <class F, class A, bool Finite = false>
+LOWBIT_SIMD_INLINE ib<A> encode_minifloat(const fb<A>& v) {
   static_assert(is_byte_minifloat<F>(), "lowbit: encode_minifloat needs a minifloat of <= 8 bits");
   constexpr int M = F::mantissa_bits;
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
@@ -498,6 +511,7 @@ inline ib<A> encode_minifloat(const fb<A>& v) {
     if constexpr (F::is_signed)  // c | (sign bit moved to F's sign position)
       c = _mm512_ternarylogic_epi32(c, _mm512_srli_epi32(u, 31 - (F::exponent_bits + M)),
                                     _mm512_set1_epi32(int(F::sign_mask)), 0xF8);
+    if constexpr (Finite) return c;
     const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     return _mm512_mask_mov_epi32(c, nan, _mm512_set1_epi32(int(F::nan_code)));
   }
@@ -517,17 +531,17 @@ inline ib<A> encode_minifloat(const fb<A>& v) {
 }
 
 template <class F, class A>
-inline ib<A> encode_integer(const fb<A>& v) {
+LOWBIT_SIMD_INLINE ib<A> encode_integer(const fb<A>& v) {
   static_assert(F::kind == format_kind::integer, "lowbit: encode_integer needs an integer format");
   fb<A> r = xsimd::nearbyint(v);
   r = xsimd::min(xsimd::max(r, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
   return xsimd::batch_cast<std::int32_t>(r) & ib<A>(int(F::code_mask));
 }
 
-template <class F, class A>
-inline ib<A> encode(const fb<A>& v) {
+template <class F, class A, bool Finite = false>
+LOWBIT_SIMD_INLINE ib<A> encode(const fb<A>& v) {
   if constexpr (F::kind == format_kind::integer) return encode_integer<F, A>(v);
-  else return encode_minifloat<F, A>(v);
+  else return encode_minifloat<F, A, Finite>(v);
 }
 
 // encode<F>(x / s) for finite x and s > 0 (the quotient rounded as the scalar `x / s`), bit for
@@ -543,7 +557,7 @@ inline ib<A> encode(const fb<A>& v) {
 //     rounds to the same integer; |y| >= 512 saturates both.
 // A NaN r (s out of range) fails the certificate.
 template <class F, class A>
-inline ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
+LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
     const __m512 y = _mm512_mul_ps(x, r);
@@ -593,7 +607,7 @@ inline ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
 // (RNE(y) == RNE(RN(x/s)) when |y − RNE(y)| <= 1/2 − 2^-12 and |y| < 512; |y| >= 512 gives
 // |RNE(·) + z| >= 257 for both, which saturates alike).
 template <class F, class A>
-inline ib<A> encode_quotient_zero(const fb<A>& x, const fb<A>& s, const fb<A>& r, const fb<A>& z) {
+LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero(const fb<A>& x, const fb<A>& s, const fb<A>& r, const fb<A>& z) {
   static_assert(F::kind == format_kind::integer && (F::max_int) < 256 && (F::min_int) > -256,
                 "lowbit: encode_quotient_zero needs an integer format of <= 8 bits");
   (void)r;
@@ -616,7 +630,7 @@ inline ib<A> encode_quotient_zero(const fb<A>& x, const fb<A>& s, const fb<A>& r
 }
 
 template <class F, class A>
-inline fb<A> decode_minifloat(const ib<A>& c) {
+LOWBIT_SIMD_INLINE fb<A> decode_minifloat(const ib<A>& c) {
   static_assert(is_byte_minifloat<F>(), "lowbit: decode_minifloat needs a minifloat of <= 8 bits");
   constexpr int E = F::exponent_bits, M = F::mantissa_bits;
   const ib<A> mag = c & ib<A>(int(F::magnitude_mask));
@@ -639,14 +653,14 @@ inline fb<A> decode_minifloat(const ib<A>& c) {
 }
 
 template <class F, class A>
-inline fb<A> decode_integer(const ib<A>& c) {
+LOWBIT_SIMD_INLINE fb<A> decode_integer(const ib<A>& c) {
   static_assert(F::kind == format_kind::integer, "lowbit: decode_integer needs an integer format");
   if constexpr (F::is_signed) return xsimd::batch_cast<float>((c << (32 - F::bits)) >> (32 - F::bits));
   else return xsimd::batch_cast<float>(c & ib<A>(int(F::code_mask)));
 }
 
 template <class F, class A>
-inline fb<A> decode(const ib<A>& c) {
+LOWBIT_SIMD_INLINE fb<A> decode(const ib<A>& c) {
   if constexpr (F::kind == format_kind::integer) return decode_integer<F, A>(c);
   else return decode_minifloat<F, A>(c);
 }
