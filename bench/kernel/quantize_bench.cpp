@@ -6,10 +6,13 @@
 // (in + out) / 2 bytes: that many read and that many written), measured in this process on
 // separate buffers of that size just before the path. Counters:
 //   vs_memcpy  path bytes/s ÷ memcpy bytes/s (target >= 0.7 from DRAM)
-//   GB_s       path bytes/s;  Gelem_s  elements/s
-// Rates use the calling thread's CPU time (on a shared machine wall time also counts time
-// the thread sat descheduled). "dram": 4096 × 4096 elements (64 MiB of float input), far
-// larger than the caches; "cache": 128 × 256 elements (128 KiB float, L2-resident).
+//   GB_s       path bytes/s;  Gelem_s  elements/s;  mean_Gelem_s  elements/s of the mean call
+// Rates are those of the fastest call, for the path and for memcpy alike (interference on a
+// shared machine only slows calls down; the mean drifts by ±20 % between runs), timed with
+// the calling thread's CPU time (wall time also counts time the thread sat descheduled).
+// "dram": 8192 × 8192 elements (256 MiB of float input, 128 MiB of bf16), larger than every
+// cache (a 4096 × 4096 float input, 64 MiB, fits the 105 MiB L3 of a Sapphire Rapids host);
+// "cache": 128 × 256 elements (128 KiB float, L2-resident).
 //   ./build/bench/lowbit_kernel_bench --benchmark_filter='quantize|memcpy'
 // quantize_static/* rows: the same paths with qparams fitted beforehand (one pass over x).
 #include <lowbit/format/float4.hpp>
@@ -42,7 +45,7 @@ double thread_seconds() {
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
-// Input data: normal-ish values with a per-row magnitude (cheap generator: 16M elements).
+// Input data: normal-ish values with a per-row magnitude (cheap generator: 64M elements).
 struct data {
   Index rows, cols;
   std::vector<float> f;
@@ -68,7 +71,8 @@ const data& input(Index rows, Index cols) {
   return cache.emplace(std::make_pair(rows, cols), std::move(d)).first->second;
 }
 
-// memcpy bytes/s for `bytes` moved (bytes / 2 copied), measured once per size in this run.
+// memcpy bytes/s for `bytes` moved (bytes / 2 copied), measured once per size in this run:
+// the fastest of the single copies made in 0.25 s (as run_path's paths).
 double memcpy_rate(std::size_t bytes) {
   static std::map<std::size_t, double> cache;
   auto it = cache.find(bytes);
@@ -76,36 +80,36 @@ double memcpy_rate(std::size_t bytes) {
   const std::size_t n = bytes / 2;
   std::vector<char> a(n, 1), b(n, 2);
   std::memcpy(b.data(), a.data(), n);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    int iters = 0;
+  double best = 1e30;
+  for (const double end = thread_seconds() + 0.25; thread_seconds() < end;) {
     const double t0 = thread_seconds();
-    double t1 = t0;
-    do {
-      std::memcpy(b.data(), a.data(), n);
-      benchmark::ClobberMemory();
-      ++iters;
-      t1 = thread_seconds();
-    } while (t1 - t0 < 0.05);
-    best = std::max(best, double(bytes) * iters / (t1 - t0));
+    std::memcpy(b.data(), a.data(), n);
+    benchmark::ClobberMemory();
+    best = std::min(best, thread_seconds() - t0);
   }
-  return cache[bytes] = best;
+  return cache[bytes] = double(bytes) / best;
 }
 
+// Rates of the fastest call (a shared machine only ever slows a call down; memcpy is measured
+// the same way), and of the mean call.
 void run_path(benchmark::State& state, double in_bytes, double out_bytes, double elems,
               const std::function<void()>& body) {
   const double bytes = in_bytes + out_bytes;
   const double base = memcpy_rate(std::size_t(bytes));
   body();  // warm-up (first touch of the output)
-  const double t0 = thread_seconds();
+  double best = 1e30, total = 0;
   for (auto _ : state) {
+    const double t0 = thread_seconds();
     body();
     benchmark::ClobberMemory();
+    const double t = thread_seconds() - t0;
+    best = std::min(best, t);
+    total += t;
   }
-  const double s = thread_seconds() - t0;
-  const double rate = bytes * double(state.iterations()) / s;
+  const double rate = bytes / best;
   state.counters["GB_s"] = rate * 1e-9;
-  state.counters["Gelem_s"] = elems * double(state.iterations()) / s * 1e-9;
+  state.counters["Gelem_s"] = elems / best * 1e-9;
+  state.counters["mean_Gelem_s"] = elems * double(state.iterations()) / total * 1e-9;
   state.counters["vs_memcpy"] = rate / base;
   state.counters["memcpy_GB_s"] = base * 1e-9;
 }
@@ -170,7 +174,7 @@ void register_dequantize(const std::string& name, Q q, bool packed, Index rows, 
 
 template <class Q>
 void register_path(const std::string& name, Q q, bool packed = false) {
-  for (auto [rows, cols, where] : {std::tuple<Index, Index, const char*>{4096, 4096, "dram"}, {128, 256, "cache"}}) {
+  for (auto [rows, cols, where] : {std::tuple<Index, Index, const char*>{8192, 8192, "dram"}, {128, 256, "cache"}}) {
     for (bool given : {false, true}) {
       register_quantize<Q, float>(name, q, packed, rows, cols, where, given);
       register_quantize<Q, Eigen::bfloat16>(name, q, packed, rows, cols, where, given);
@@ -190,9 +194,9 @@ void memcpy_bench(benchmark::State& state) {
 }
 
 const int registered = [] {
-  // memcpy of 40 MiB (= the bytes an f32 -> 8-bit path moves from DRAM), for reference.
+  // memcpy of 160 MiB (= the bytes an f32 -> 8-bit path moves from DRAM), for reference.
   benchmark::RegisterBenchmark("memcpy/copy_bytes", memcpy_bench)
-      ->Arg(40 << 20)
+      ->Arg(160 << 20)
       ->Arg(80 << 10)
       ->UseRealTime()
       ->MinTime(0.3);
