@@ -8,8 +8,7 @@
 //   vs_memcpy  path bytes/s ÷ memcpy bytes/s (target >= 0.7 from DRAM)
 //   GB_s       path bytes/s;  Gelem_s  elements/s;  mean_Gelem_s  elements/s of the mean call
 // Rates are those of the fastest call, for the path and for memcpy alike (interference on a
-// shared machine only slows calls down; the mean drifts by ±20 % between runs), timed with
-// the calling thread's CPU time (wall time also counts time the thread sat descheduled).
+// shared machine only slows calls down; the mean drifts by ±20 % between runs).
 // "dram": 8192 × 8192 elements (256 MiB of float input, 128 MiB of bf16), larger than every
 // cache (a 4096 × 4096 float input, 64 MiB, fits the 105 MiB L3 of a Sapphire Rapids host);
 // "cache": 128 × 256 elements (128 KiB float, L2-resident).
@@ -26,7 +25,7 @@
 
 #include <cstdint>
 #include <cstring>
-#include <ctime>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -39,10 +38,11 @@ namespace {
 
 constexpr int one_thread = 1;
 
-double thread_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+// Wall-clock seconds (monotonic). The fastest of many calls is the statistic: a call that was
+// descheduled or slowed by a neighbour only gets longer. (The thread CPU clock of this VM
+// sometimes reports a zero interval for a 20 µs call.)
+double seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Input data: normal-ish values with a per-row magnitude (cheap generator: 64M elements).
@@ -81,11 +81,11 @@ double memcpy_rate(std::size_t bytes) {
   std::vector<char> a(n, 1), b(n, 2);
   std::memcpy(b.data(), a.data(), n);
   double best = 1e30;
-  for (const double end = thread_seconds() + 0.25; thread_seconds() < end;) {
-    const double t0 = thread_seconds();
+  for (const double end = seconds() + 0.25; seconds() < end;) {
+    const double t0 = seconds();
     std::memcpy(b.data(), a.data(), n);
     benchmark::ClobberMemory();
-    best = std::min(best, thread_seconds() - t0);
+    best = std::min(best, seconds() - t0);
   }
   return cache[bytes] = double(bytes) / best;
 }
@@ -99,10 +99,10 @@ void run_path(benchmark::State& state, double in_bytes, double out_bytes, double
   body();  // warm-up (first touch of the output)
   double best = 1e30, total = 0;
   for (auto _ : state) {
-    const double t0 = thread_seconds();
+    const double t0 = seconds();
     body();
     benchmark::ClobberMemory();
-    const double t = thread_seconds() - t0;
+    const double t = seconds() - t0;
     best = std::min(best, t);
     total += t;
   }

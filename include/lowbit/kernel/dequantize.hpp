@@ -16,12 +16,14 @@
 // Outputs of >= 4 MiB are written with streaming stores wherever a vector lands on a 64-byte
 // boundary (every vector of a 64-byte-aligned row when blocks are multiples of 16 wide: Eigen
 // matrices with AVX-512, the matrix-returning overload); other vectors use plain stores.
-// Measured (bench/kernel/quantize_bench.cpp: 4096 × 4096 codes from DRAM to a 64-byte-aligned
-// float output, one thread, medians of 3, ratio to memcpy of the same bytes in the same run;
-// two runs, memcpy drifting between them): int8 per-token 1.39-1.80, per-column 1.12-1.53,
-// e4m3 per-tensor 1.30-1.62, 128×128 1.17-1.63, mxfp8 0.99-1.21, mxfp4 1.24, nvfp4 0.86
-// (compute-bound, 1.6 Gelem/s in L2), int4 g128 1.38-1.44, uint4 asymmetric g128 1.32-1.34;
-// with plain stores (before) 0.5-0.75. 4-bit codes decode by one permute from a 16-entry table.
+// Measured (bench/kernel/quantize_bench.cpp: 8192 × 8192 codes from DRAM to a 64-byte-aligned
+// float output, one thread, fastest call, ratio to memcpy of the same bytes in the same run —
+// glibc's non-temporal copy at 16-18 GB/s; medians of 3 runs): int8 per-token 0.88, per-column
+// 0.76, e4m3 per-tensor 0.89, 128×128 0.80, mxfp8 0.67, mxfp4 0.70, nvfp4 0.47 (compute-bound,
+// ~2 Gelem/s in L2), int4 g128 0.86, uint4 asymmetric g128 0.86, int8 asymmetric per-token 0.90.
+// Streaming stores roughly doubled these over plain ones; 4-bit codes decode by one permute
+// from a 16-entry table. (Earlier tables here used 4096 × 4096, which sits in this host's
+// 105 MiB L3, against glibc's read-for-ownership copy of 40 MiB: ratios of 1.0-1.8.)
 //
 // Errors (lowbit::error): codes and qparams shapes that disagree, a zero kind that is not
 // this quantizer's, ld_out < cols, null pointers.

@@ -49,38 +49,46 @@
 // rounded). e8m0 scales multiply by the exact reciprocal 2^-e, which rounds identically.
 // Minifloats are encoded with one explicitly rounded float addition in the value's binade.
 //
-// Measured (bench/kernel/quantize_bench.cpp: 4096 × 4096 from DRAM, one thread, bytes/s as a
-// ratio to memcpy of the same bytes in the same run, medians of 3 repetitions, shared 2-core
-// Sapphire Rapids VM at load < 1, memcpy 8.8-9.5 GB/s; runs drift by ±20 %). "fit": fit +
-// quantize; "given": with qparams fitted beforehand (quantize_static/* rows); "deq":
-// kernel::dequantize to a 64-byte-aligned float output (streaming stores; before the 4-bit table
-// decode, see kernel/dequantize.hpp for the later run). In L2 (128 × 256,
-// given qparams): Gelem/s.
-//   path                   fit f32  fit bf16  given f32  given bf16   deq    in L2 f32 / bf16
-//   int8 per-token           0.76     0.79      0.96       0.96      1.39      2.1 / 2.1
-//   int8 per-column          0.44     0.41      0.77       0.68      1.12      1.9 / 2.1
-//   e4m3 per-tensor          0.47     0.42      0.94       0.49      1.30      2.2 / 2.1
-//   e4m3 128×128             0.53     0.47      0.92       0.74      1.17      2.4 / 2.0
-//   mxfp8 (e4m3 + e8m0)      0.63     0.51      0.78       0.56      0.99      1.7 / 1.7
-//   mxfp4 (packed)           0.50     0.35      0.73       0.53      0.92      1.5 / 1.6
-//   nvfp4 (packed)           0.32     0.23      0.77       0.53      0.67      1.8 / 1.6
-//   int4 g128 (packed)       0.69     0.49      0.87       0.70      1.38      1.9 / 1.9
-//   uint4 asym g128 (packed) 0.57     0.36      0.80       0.67      1.32      1.9 / 1.8
-//   int8 asym per-token      0.73     0.58      0.92       0.89      1.39      1.9 / 2.0
-// Before the SIMD zero-point paths, the last two ran the scalar code at ~0.04 Gelem/s. MX fits
-// of rows with all-zero blocks (or shorter than 16 blocks) took a microcode assist per float
-// operation on the subnormal scale 2^-127 until the e8m0 reciprocals were built from the bits:
-// the in-L2 MX fit went from 0.7 to 1.1-1.2 Gelem/s.
-// Bounds: fits whose blocks span all rows (per-tensor, per-column) or that need the NVFP4
-// tensor amax read x twice; one core reads DRAM at ~8-11 GB/s, so they stay near half of the
-// one-pass rate (the "given" column). bf16 input halves the bytes but not the work: at ~2
-// Gelem/s in L2 the encoders are compute-bound below 0.7 of memcpy. bf16 data also makes
-// exact quotient ties common (x and the amax in s = amax/448 both have 8-bit significands:
-// ~0.5 % of elements, ~8 % of vectors fail encode_quotient's certificate and are divided).
+// Measured (bench/kernel/quantize_bench.cpp: 8192 × 8192 from DRAM, one thread, bytes/s of the
+// fastest call as a ratio to memcpy of the same bytes in the same run — glibc's non-temporal
+// copy at 16-18 GB/s, also its fastest call; medians of 3 runs on a shared 2-core Sapphire
+// Rapids VM). "fit": fit + quantize; "given": with qparams fitted beforehand
+// (quantize_static/* rows); "deq": kernel::dequantize to a 64-byte-aligned float output. In L2
+// (128 × 256): Gelem/s with given qparams / with the fit.
+//   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given f32/bf16, fit
+//   int8 per-token           0.54     0.46      0.62       0.50      0.88     2.8 / 2.4, 2.0 / 1.7
+//   int8 per-column          0.29     0.23      0.54       0.39      0.76     3.2 / 2.7, 2.2 / 2.2
+//   e4m3 per-tensor          0.33     0.27      0.63       0.31      0.89     3.1 / 2.6, 2.6 / 2.6
+//   e4m3 128×128             0.32     0.30      0.64       0.47      0.80     2.8 / 3.1, 2.5 / 2.4
+//   mxfp8 (e4m3 + e8m0)      0.43     0.36      0.54       0.45      0.67     2.9 / 2.6, 1.8 / 2.0
+//   mxfp4 (packed)           0.41     0.28      0.51       0.34      0.70     2.5 / 2.8, 1.7 / 2.0
+//   nvfp4 (packed)           0.22     0.16      0.48       0.29      0.47     2.0 / 2.0, 1.2 / 1.3
+//   int4 g128 (packed)       0.41     0.30      0.55       0.37      0.86     2.8 / 2.6, 2.0 / 1.9
+//   uint4 asym g128 (packed) 0.35     0.20      0.52       0.35      0.86     2.7 / 2.3, 1.6 / 1.4
+//   int8 asym per-token      0.50     0.38      0.63       0.50      0.90     2.5 / 2.4, 1.6 / 1.4
+// The 0.7 target is not met. A one-pass path that moves 5 bytes per element (f32 -> 8-bit) at
+// 0.7 of a 17 GB/s copy must run at 2.4 Gelem/s while it waits on DRAM; the encoders reach
+// 2.5-3 Gelem/s in L2 with given qparams and 1.2-2.6 with the fit, so every path is bound by
+// its arithmetic rather than by the memory, more so with bf16 (3 bytes per element: 0.7 needs
+// 4 Gelem/s). Fits whose blocks span all rows (per-tensor, per-column) or that need the NVFP4
+// tensor amax read x twice, bounding them near half of the one-pass rate.
+// Earlier tables here used 4096 × 4096 inputs, which fit this host's 105 MiB L3, against
+// glibc's read-for-ownership copy of 40 MiB (~10 GB/s) and mean call times: ratios 0.2-0.35
+// higher (int8 per-token fit 0.76, given 0.96). MX fits of rows with all-zero blocks took a
+// microcode assist per float operation on the subnormal scale 2^-127 until the e8m0
+// reciprocals were built from the bits. bf16 data makes exact quotient ties common (x and a
+// bf16 amax in s = amax/448 have 8-bit significands: up to 4 % of elements and half of the
+// vectors in a per-tensor e4m3 fit of normally distributed bf16 weights, depending on the
+// amax), and those vectors are divided.
 // Tried and not kept (no gain within the noise, or slower): interleaving the next panel's max
 // pass with the current encode in 1024-element chunks instead of software prefetches (slower:
-// 10 -> 16 ms for int4 g128), L2 instead of L1 prefetch hints, 16-bit-lane encoding of bf16 /
-// 2^e for MX (the F-subnormal lanes need per-lane variable shifts; slower than the float path).
+// 10 -> 16 ms for int4 g128), L2 instead of L1 prefetch hints, no prefetch or one line per
+// 256 / 512 bytes for 2-D tiles, 256 / 512 KiB panels, 16-bit-lane encoding of bf16 / 2^e for
+// MX (the F-subnormal lanes need per-lane variable shifts; slower than the float path),
+// accepting exact quotients (x − y·s == 0, one FMA) in encode_quotient's certificate to spare
+// bf16 ties the division (exact, but its 3-4 extra operations on every vector cost as much as
+// the divisions they save, in L2 and from DRAM), branch-free block indexing for the 4-vector
+// groups.
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
