@@ -261,6 +261,23 @@ TEST_CASE("kernel/quantize: integer zero points (asymmetric, GPTQ symmetric) equ
 #if XSIMD_WITH_AVX2
   check_paths<xsimd::avx2>(quantizer<uint4>(asym(per_group(128))), "uint4 asym g128 avx2");
 #endif
+  // NaN / ±inf in a min/max fit: -inf and -NaN show only in the block minimum's key
+  {
+    std::vector<float> v(std::size_t(9 * 70));
+    for (std::size_t k = 0; k < v.size(); ++k) v[k] = float(int(k % 23) - 11) * 0.25f;
+    const quantizer<uint4> qa({per_group(32), mapping::asymmetric});
+    const quantizer<int8> qt({per_token(), mapping::asymmetric});
+    for (float special : {-std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()}) {
+      std::vector<float> w = v;
+      w[std::size_t(6 * 70 + 45)] = special;
+      INFO("special ", special);
+      CHECK_THROWS_WITH_AS(kernel::quantize(qa, w.data(), 9, 70, 70), doctest::Contains("at (6, 45)"), lowbit::error);
+      CHECK_THROWS_WITH_AS(kernel::quantize(qt, w.data(), 9, 70, 70), doctest::Contains("at (6, 45)"), lowbit::error);
+      std::vector<Eigen::bfloat16> h(w.begin(), w.end());
+      CHECK_THROWS_WITH_AS(kernel::quantize(qa, h.data(), 9, 70, 70), doctest::Contains("at (6, 45)"), lowbit::error);
+    }
+  }
 }
 
 TEST_CASE("kernel/quantize: results do not depend on the thread count") {

@@ -608,9 +608,13 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
       std::fill(amax, amax + pad, 0);
       for (Index i = i0; i < i1; ++i) row_block_max<A>(x + i * ld + c0, c1 - c0, bc, amax);
     }
-    bool ok = true;
-    for (Index k = 0; k < b1 - b0; ++k) ok = ok && amax[k] < nonfinite_bits && (!ranged || amin[k] < nonfinite_bits);
-    if (!ok) {
+    // NaN/Inf: a block maximum (or ~minimum key) >= +inf's bits; padding lanes hold 0 / INT32_MIN
+    simd::ib<A> worst(std::numeric_limits<std::int32_t>::min());
+    for (Index k = 0; k < pad; k += N) {
+      worst = xsimd::max(worst, simd::ib<A>::load_unaligned(amax + k));
+      if (ranged) worst = xsimd::max(worst, simd::ib<A>::load_unaligned(amin + k));
+    }
+    if (simd::hmax<A>(worst) >= nonfinite_bits) {
       bad = true;
       continue;
     }
@@ -633,11 +637,11 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
         }
       }
       zero_block_params<A>(q, lo, hi, pad, t, scale, eff, zero);
-      for (Index k = 0; k < b1 - b0; ++k) p.zero(gi, b0 + k) = zero[k];
+      std::copy(zero, zero + (b1 - b0), &p.zero(gi, b0));  // row-major grid
     } else {
       block_scales<A>(q, amax, pad, t, scale, eff);
     }
-    for (Index k = 0; k < b1 - b0; ++k) p.scale(gi, b0 + k) = scale[k];
+    std::copy(scale, scale + (b1 - b0), &p.scale(gi, b0));  // row-major grid
     reciprocals(eff, rec, pad);
     // The next task's rows, prefetched row for row while this task is encoded.
     const Index nt_task = task + 1, ngi = nt_task / npan, nb0 = (nt_task % npan) * pb;
