@@ -73,8 +73,8 @@
 // 4 Gelem/s). Fits whose blocks span all rows (per-tensor, per-column) or that need the NVFP4
 // tensor amax read x twice, bounding them near half of the one-pass rate.
 // Earlier tables here used 4096 × 4096 inputs, which fit this host's 105 MiB L3, against
-// glibc's read-for-ownership copy of 40 MiB (~10 GB/s) and mean call times: ratios 0.2-0.35
-// higher (int8 per-token fit 0.76, given 0.96). MX fits of rows with all-zero blocks took a
+// glibc's read-for-ownership copy of 40 MiB (~10 GB/s) and mean call times: ratios 0.1-0.5
+// higher for the same code (int8 per-token fit 0.76, given 0.96, dequantize 1.39). MX fits of rows with all-zero blocks took a
 // microcode assist per float operation on the subnormal scale 2^-127 until the e8m0
 // reciprocals were built from the bits. bf16 data makes exact quotient ties common (x and a
 // bf16 amax in s = amax/448 have 8-bit significands: up to 4 % of elements and half of the
