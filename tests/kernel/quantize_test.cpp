@@ -640,6 +640,65 @@ TEST_CASE("kernel/quantize: given qparams: bad input and mismatched qparams thro
                        doctest::Contains("at (4, 33)"), lowbit::error);
 }
 
+namespace {
+
+// With given qparams the kernel has no fit to see a NaN / ±inf, and the integer encoders find
+// them only through a failing certificate (row_encode then takes the group's |x| max): every
+// value class at every position class (inside a 4-vector group, a per-column group, the rest
+// of a row, the ragged end) must still throw, naming the first, with the payload left zero.
+template <class Q>
+void check_given_nonfinite(const Q& q, const char* what, bool packed) {
+  const Index rows = 3, cols = 300;  // 4 groups of 64 (f32 and bf16 alike), then 44 elements
+  std::vector<float> x(std::size_t(rows * cols));
+  std::mt19937 g(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (float& v : x) v = nd(g);
+  const qparams p = q.fit(RowMap<float>(x.data(), rows, cols, Eigen::OuterStride<>(cols)));
+  const Index out_ld = packed ? (cols + 1) / 2 : cols;
+  for (Index j : {Index(0), Index(17), Index(63), Index(64), Index(130), Index(255), Index(256), Index(271),
+                  Index(299)}) {
+    for (float v : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+      std::vector<float> bad = x;
+      bad[std::size_t(1 * cols + j)] = v;
+      std::vector<Eigen::bfloat16> badh(bad.size());
+      for (std::size_t k = 0; k < bad.size(); ++k) badh[k] = Eigen::bfloat16(bad[k]);
+      const std::string at = "at (1, " + std::to_string(j) + ")";
+      INFO(what, " x(1, ", j, ") = ", v);
+      std::vector<std::uint8_t> out(std::size_t(rows * out_ld), 0xAB);
+      if constexpr (Q::format::bits <= 4) {
+        if (packed) {
+          CHECK_THROWS_WITH_AS(kernel::quantize_packed(q, p, bad.data(), rows, cols, cols, out.data(), out_ld),
+                               doctest::Contains(at.c_str()), lowbit::error);
+          CHECK_THROWS_WITH_AS(kernel::quantize_packed(q, p, badh.data(), rows, cols, cols, out.data(), out_ld),
+                               doctest::Contains(at.c_str()), lowbit::error);
+          CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == 0; }));
+          continue;
+        }
+      }
+      auto* codes = reinterpret_cast<typename Q::format::storage*>(out.data());
+      CHECK_THROWS_WITH_AS(kernel::quantize_into(q, p, bad.data(), rows, cols, cols, codes, out_ld),
+                           doctest::Contains(at.c_str()), lowbit::error);
+      CHECK_THROWS_WITH_AS(kernel::quantize_into(q, p, badh.data(), rows, cols, cols, codes, out_ld),
+                           doctest::Contains(at.c_str()), lowbit::error);
+      CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == 0; }));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kernel/quantize: given qparams: NaN and ±inf are caught on every path, at every position") {
+  check_given_nonfinite(quantizer<int8>({per_token()}), "int8 per-token", false);
+  check_given_nonfinite(quantizer<int8>({per_channel(1)}), "int8 per-column", false);
+  check_given_nonfinite(quantizer<int4>({per_group(32)}), "int4 g32 packed", true);
+  check_given_nonfinite(quantizer<uint4>({per_group(32), mapping::asymmetric}), "uint4 asym g32 packed", true);
+  check_given_nonfinite(quantizer<int8>({per_token(), mapping::asymmetric}), "int8 asym per-token", false);
+  check_given_nonfinite(quantizer<float8_e4m3fn>({per_tensor()}), "e4m3fn per-tensor", false);
+  check_given_nonfinite(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8", false);
+  check_given_nonfinite(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 packed", true);
+}
+
 // ---- simd::encode_quotient and the AVX-512 minifloat encoder ---------------------------------
 
 namespace {

@@ -404,10 +404,13 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
   constexpr Index N = Index(fb::size);
+  // An integer certificate fails on a NaN / infinite x (simd::encode_quotient), so the |x| max of
+  // a 4-vector group is taken only when its certificate fails.
+  constexpr bool late_seen = Seen && !Mul && F::kind == format_kind::integer;
   ib m(0);  // |x| bits seen, kept in a register (out may alias *seen)
   auto load = [&](const T* src) {
     const fb v = simd::load<A>(src);
-    if constexpr (Seen) m = xsimd::max(m, simd::abs_bits<A>(v));
+    if constexpr (Seen && !late_seen) m = xsimd::max(m, simd::abs_bits<A>(v));
     return v;
   };
   auto load_n = [&](const T* src, Index cnt) {
@@ -420,6 +423,25 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     else if constexpr (Mul) return simd::encode<F, A, true>(xv * rv);  // x finite, or checked (Seen)
     else return simd::encode_quotient<F, A>(xv, dv, rv);
   };
+  // Codes of 4 vectors, one certificate test for all four (a failing group is encoded again
+  // vector by vector, dividing where needed).
+  auto code4 = [&](const fb* xv, const fb* dv, const fb* rv, const fb* zv, ib* c) {
+    if constexpr (Mul) {
+      for (int k = 0; k < 4; ++k) c[k] = code(xv[k], dv[k], rv[k], zv[k]);
+    } else {
+      std::uint32_t ok = simd::all_lanes<A>();
+      for (int k = 0; k < 4; ++k) {
+        if constexpr (Zero) c[k] = simd::encode_quotient_zero_try<F, A>(xv[k], rv[k], zv[k], ok);
+        else c[k] = simd::encode_quotient_try<F, A>(xv[k], rv[k], ok);
+      }
+      if (LOWBIT_UNLIKELY(ok != simd::all_lanes<A>())) {
+        for (int k = 0; k < 4; ++k) {
+          c[k] = code(xv[k], dv[k], rv[k], zv[k]);
+          if constexpr (late_seen) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));
+        }
+      }
+    }
+  };
   auto zero_at = [&](Index k) { return Zero ? fb(z[k]) : fb(0.0f); };
   auto zeros_at = [&](Index k) { return Zero ? fb::load_unaligned(z + k) : fb(0.0f); };
   auto put = [&](const ib& c, Index j, Index cnt) {
@@ -431,18 +453,33 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
       else simd::store_bytes_n<A>(c, out + j, std::size_t(cnt));
     }
   };
+  auto put4 = [&](const ib* c, Index j, bool il) {
+    if (packed) simd::store4_nibbles<A>(c, out + j / 2, streamed, il);
+    else simd::store4_bytes<A>(c, out + j, streamed, il);
+  };
+  Index j = 0;
   if (bc == 1) {
-    Index j = 0;
-    for (; j + N <= n; j += N) {
-      if (pf) simd::prefetch(pf + j);
-      put(code(load(x + j), fb::load_unaligned(d + j), fb::load_unaligned(r + j), zeros_at(j)), j, N);
+    for (; j + 4 * N <= n; j += 4 * N) {
+      if (pf)
+        for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(pf + j + k);
+      fb xv[4], dv[4], rv[4], zv[4];
+      ib c[4];
+      for (int k = 0; k < 4; ++k) {
+        xv[k] = load(x + j + k * N);
+        dv[k] = fb::load_unaligned(d + j + k * N);
+        rv[k] = fb::load_unaligned(r + j + k * N);
+        zv[k] = zeros_at(j + k * N);
+      }
+      code4(xv, dv, rv, zv, c);
+      put4(c, j, false);
     }
-    if (j < n)  // d, r (z) padded to a multiple of N
-      put(code(load_n(x + j, n - j), fb::load_unaligned(d + j), fb::load_unaligned(r + j), zeros_at(j)), j, n - j);
+    for (; j < n; j += N) {  // d, r (z) padded to a multiple of N
+      const Index cnt = std::min(N, n - j);
+      put(code(load_n(x + j, cnt), fb::load_unaligned(d + j), fb::load_unaligned(r + j), zeros_at(j)), j, cnt);
+    }
     if constexpr (Seen) *seen = xsimd::max(*seen, m);
     return;
   }
-  Index j = 0;
   if (bc % N == 0) {
     // bf16 in 2N-aligned blocks: the interleaving loads (no shifts), undone by the packing store
     const bool il = simd::has_interleaved_load4<A, T>() && bc % (2 * N) == 0;
@@ -451,21 +488,21 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     for (; j + 4 * N <= n; j += 4 * N) {
       if (pf)
         for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(pf + j + k);
-      fb xv[4];
+      fb xv[4], dv[4], rv[4], zv[4];
       if (il) {
         simd::load4_interleaved<A>(x + j, xv);
-        if constexpr (Seen)
+        if constexpr (Seen && !late_seen)
           for (int k = 0; k < 4; ++k) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));
       } else {
         for (int k = 0; k < 4; ++k) xv[k] = load(x + j + k * N);
       }
-      ib c[4];
       for (int k = 0; k < 4; ++k) {
-        c[k] = code(xv[k], fb(d[b]), fb(r[b]), zero_at(b));
+        dv[k] = fb(d[b]), rv[k] = fb(r[b]), zv[k] = zero_at(b);
         if (++v == vpb) ++b, v = 0;
       }
-      if (packed) simd::store4_nibbles<A>(c, out + j / 2, streamed, il);
-      else simd::store4_bytes<A>(c, out + j, streamed, il);
+      ib c[4];
+      code4(xv, dv, rv, zv, c);
+      put4(c, j, il);
     }
   }
   while (j < n) {  // the rest block by block (j is a multiple of N when bc is)
@@ -473,7 +510,9 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     const fb dv(d[b]), rv(r[b]), zv = zero_at(b);
     for (; j + N <= j1; j += N) {
       if (pf) simd::prefetch(pf + j);
-      put(code(load(x + j), dv, rv, zv), j, N);
+      const fb xv = simd::load<A>(x + j);
+      if constexpr (Seen) m = xsimd::max(m, simd::abs_bits<A>(xv));  // also when late_seen
+      put(code(xv, dv, rv, zv), j, N);
     }
     if (j < j1) put(code(load_n(x + j, j1 - j), dv, rv, zv), j, j1 - j);
     j = j1;

@@ -59,10 +59,13 @@
 // kernel instantiates its loop a few times).
 #if defined(__GNUC__)
 #define LOWBIT_SIMD_INLINE inline __attribute__((always_inline))
+#define LOWBIT_UNLIKELY(c) __builtin_expect(!!(c), 0)
 #elif defined(_MSC_VER)
 #define LOWBIT_SIMD_INLINE __forceinline
+#define LOWBIT_UNLIKELY(c) (c)
 #else
 #define LOWBIT_SIMD_INLINE inline
+#define LOWBIT_UNLIKELY(c) (c)
 #endif
 
 namespace lowbit {
@@ -548,28 +551,40 @@ LOWBIT_SIMD_INLINE ib<A> encode(const fb<A>& v) {
 // bit, given r = RN(1/s) where 2^-125 <= s <= 2^125 and r = NaN otherwise. AVX-512: y = x·r
 // instead of the division (vdivps is the bottleneck of the kernels), used when a certificate
 // shows every quotient within the margin gives y's code; else the vector is divided.
-//   |RN(x/s) − y| <= 3.0001·2^-24·|y| (r, y and RN(x/s) each within 2^-24 relative; r normal).
-//   minifloat: the codes of a(1 − 2^-20) and a(1 + 2^-20) (a = min(|y|, max); each rounded
-//     once, by the fused multiply-add with encode_minifloat's constant K) are equal, hence so
-//     is the code of every value between them (the code is monotone). |y| < 2^-126: y and RN(x/s)
-//     are below 2^-125, far below half of F's smallest step, and both encode to a signed zero.
-//   integer: |y − RNE(y)| <= 1/2 − 2^-12; for |y| < 512 RN(x/s) is within 3·2^-15 of y, so it
-//     rounds to the same integer; |y| >= 512 saturates both.
+//   |RN(x/s) − y| <= 3.0001·2^-24·|y| (r, y and RN(x/s) each within 2^-24 relative; r normal),
+//   so RN(x/s) lies between y(1 − 2^-20) and y(1 + 2^-20), and the certificate is that both
+//   ends have the same code (the code is monotone, so every value between them has it too):
+//   minifloat: a = min(|y|, max), each end rounded once by the fused multiply-add with
+//     encode_minifloat's constant K. |y| < 2^-126: y and RN(x/s) are below 2^-125, far below
+//     half of F's smallest step, and both encode to a signed zero.
+//   integer: each end rounded once onto the integer grid by t = RN(y(1 ± 2^-20) + 1.5·2^23)
+//     (exact RNE for |y| < 2^22, where t stays in [2^23, 2^24); larger |y| makes the two ends
+//     differ by more than t's step, and fails). The ends are compared by t+ − t- == 0, which a
+//     NaN or infinite y fails too: an integer certificate holds only for finite x.
 // A NaN r (s out of range) fails the certificate.
+//   encode_quotient_try: y's codes, and ok &= the lanes whose certificate holds (no division;
+//     without AVX-512 ok = 0). A caller re-encodes a vector with a failing lane (ok != all
+//     lanes) by encode_quotient, so several vectors can share one test.
+template <class A>
+constexpr std::uint32_t all_lanes() {
+  return fb<A>::size >= 32 ? ~0u : (1u << fb<A>::size) - 1u;
+}
+
 template <class F, class A>
-LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
+LOWBIT_SIMD_INLINE ib<A> encode_quotient_try(const fb<A>& x, const fb<A>& r, std::uint32_t& ok) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
+    constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     const __m512 y = _mm512_mul_ps(x, r);
     if constexpr (F::kind == format_kind::integer) {
-      static_assert(F::max_int < 256, "lowbit: encode_quotient's certificate assumes |codes| < 256");
-      const __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      const __m512 dist = _mm512_abs_ps(_mm512_sub_ps(y, n));  // exact
-      if (_mm512_cmp_ps_mask(dist, _mm512_set1_ps(0.5f - 0x1p-12f), _CMP_LE_OQ) != 0xFFFF)
-        return encode_integer<F, A>(x / s);
-      const __m512 c = _mm512_min_ps(_mm512_max_ps(n, _mm512_set1_ps(float(F::min_int))),
-                                     _mm512_set1_ps(float(F::max_int)));
-      return _mm512_and_si512(_mm512_cvttps_epi32(c), _mm512_set1_epi32(int(F::code_mask)));
+      const __m512 m = _mm512_set1_ps(0x1.8p23f);
+      const __m512 lo = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f - 0x1p-20f), m, rne);
+      const __m512 hi = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f + 0x1p-20f), m, rne);
+      ok &= _mm512_cmp_ps_mask(_mm512_sub_ps(hi, lo), _mm512_setzero_ps(), _CMP_EQ_OQ);
+      const __m512i n = _mm512_sub_epi32(_mm512_castps_si512(lo), _mm512_castps_si512(m));  // RNE(y)
+      const __m512i c = _mm512_min_epi32(_mm512_max_epi32(n, _mm512_set1_epi32(int(F::min_int))),
+                                         _mm512_set1_epi32(int(F::max_int)));
+      return _mm512_and_si512(c, _mm512_set1_epi32(int(F::code_mask)));
     } else {
       static_assert(F::min_exponent - F::mantissa_bits > -100, "lowbit: encode_quotient: F's smallest step is too small");
       constexpr int M = F::mantissa_bits, emin_b = F::min_exponent + 127;
@@ -581,11 +596,10 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const f
                                           _mm512_set1_epi32(emin_b << 23));
       const __m512i kb = _mm512_add_epi32(eb, _mm512_set1_epi32(((23 - M) << 23) | 0x400000));
       const __m512 k = _mm512_castsi512_ps(kb);
-      constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
       // RN(a(1 ± 2^-20) + K): K + the code's step count of the exact a(1 ± 2^-20)
       const __m512 lo = _mm512_fmadd_round_ps(a, _mm512_set1_ps(1.0f - 0x1p-20f), k, rne);
       const __m512 hi = _mm512_fmadd_round_ps(a, _mm512_set1_ps(1.0f + 0x1p-20f), k, rne);
-      if (_mm512_cmp_ps_mask(lo, hi, _CMP_EQ_OQ) != 0xFFFF) return encode_minifloat<F, A>(x / s);
+      ok &= _mm512_cmp_ps_mask(lo, hi, _CMP_EQ_OQ);
       // as encode_minifloat, from t = lo (every value in [a(1 − 2^-20), a(1 + 2^-20)] has this code;
       // near a binade edge K's coarser step rounds those values to the edge, as F's own steps do)
       __m512i c = _mm512_sub_epi32(_mm512_castps_si512(lo), kb);
@@ -597,36 +611,55 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const f
     }
   }
 #endif
-  (void)r;
-  return encode<F, A>(x / s);
+  (void)x, (void)r;
+  ok = 0;
+  return ib<A>(0);
+}
+
+template <class F, class A>
+LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
+  std::uint32_t ok = all_lanes<A>();
+  const ib<A> c = encode_quotient_try<F, A>(x, r, ok);
+  if (LOWBIT_UNLIKELY(ok != all_lanes<A>())) return encode<F, A>(x / s);
+  return c;
 }
 
 // Integer codes with zero points z (integer-valued, |z| <= 255): clamp(RNE(x / s) + z, qmin, qmax)
 // masked to F's code bits, bit for bit as quantizer::encode_value (zero_kind::integer) for
 // finite x, s > 0 and r as for encode_quotient. AVX-512: encode_quotient's integer certificate
-// (RNE(y) == RNE(RN(x/s)) when |y − RNE(y)| <= 1/2 − 2^-12 and |y| < 512; |y| >= 512 gives
-// |RNE(·) + z| >= 257 for both, which saturates alike).
+// (the integer nearest y is RNE(RN(x/s)), or the lanes fail; no division), then + z, clamped.
 template <class F, class A>
-LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero(const fb<A>& x, const fb<A>& s, const fb<A>& r, const fb<A>& z) {
+LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero_try(const fb<A>& x, const fb<A>& r, const fb<A>& z, std::uint32_t& ok) {
   static_assert(F::kind == format_kind::integer && (F::max_int) < 256 && (F::min_int) > -256,
                 "lowbit: encode_quotient_zero needs an integer format of <= 8 bits");
-  (void)r;
-  fb<A> n;
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
+    constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     const __m512 y = _mm512_mul_ps(x, r);
-    const __m512 ny = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 dist = _mm512_abs_ps(_mm512_sub_ps(y, ny));  // exact; NaN (r NaN) fails
-    n = _mm512_cmp_ps_mask(dist, _mm512_set1_ps(0.5f - 0x1p-12f), _CMP_LE_OQ) == 0xFFFF ? fb<A>(ny)
-                                                                                        : xsimd::nearbyint(x / s);
-  } else {
-    n = xsimd::nearbyint(x / s);
+    const __m512 m = _mm512_set1_ps(0x1.8p23f);
+    const __m512 lo = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f - 0x1p-20f), m, rne);
+    const __m512 hi = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f + 0x1p-20f), m, rne);
+    ok &= _mm512_cmp_ps_mask(_mm512_sub_ps(hi, lo), _mm512_setzero_ps(), _CMP_EQ_OQ);
+    const fb<A> n = _mm512_add_ps(_mm512_sub_ps(lo, m), z);  // RNE(y) + z, exact
+    const fb<A> c = xsimd::min(xsimd::max(n, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
+    return xsimd::batch_cast<std::int32_t>(c) & ib<A>(int(F::code_mask));
   }
-#else
-  n = xsimd::nearbyint(x / s);
 #endif
-  const fb<A> c = xsimd::min(xsimd::max(n + z, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
-  return xsimd::batch_cast<std::int32_t>(c) & ib<A>(int(F::code_mask));
+  (void)x, (void)r, (void)z;
+  ok = 0;
+  return ib<A>(0);
+}
+
+template <class F, class A>
+LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero(const fb<A>& x, const fb<A>& s, const fb<A>& r, const fb<A>& z) {
+  std::uint32_t ok = all_lanes<A>();
+  const ib<A> c = encode_quotient_zero_try<F, A>(x, r, z, ok);
+  if (LOWBIT_UNLIKELY(ok != all_lanes<A>())) {
+    const fb<A> n = xsimd::nearbyint(x / s) + z;
+    const fb<A> cz = xsimd::min(xsimd::max(n, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
+    return xsimd::batch_cast<std::int32_t>(cz) & ib<A>(int(F::code_mask));
+  }
+  return c;
 }
 
 template <class F, class A>
