@@ -762,7 +762,9 @@ template <class F>
 void check_quotients() {
   std::mt19937 g(7);
   std::vector<float> scales = {1.0f, 0.5f, 3.0f, 1.0f / 3.0f, 0.1f, 7e-3f, 1e-30f, 3e30f, 0x1p-125f, 0x1p-126f,
-                               1e-40f, 0x1p125f, 0x1.8p125f, 2e38f};
+                               1e-40f, 0x1p125f, 0x1.8p125f, 2e38f,
+                               // tiny s: x = m·s is subnormal, where y·s − x may underflow
+                               0x1.000002p-125f, 0x1.3p-124f, 0x1.7p-121f, 0x1.9p-118f, 3e-37f};
   std::uniform_real_distribution<float> e(-40.0f, 40.0f);
   for (int k = 0; k < 40; ++k) scales.push_back(std::exp2(e(g)) * (1.0f + float(g() % 1000) / 1000.0f));
   for (float s : scales) {

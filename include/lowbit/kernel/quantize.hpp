@@ -423,21 +423,24 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     else if constexpr (Mul) return simd::encode<F, A, true>(xv * rv);  // x finite, or checked (Seen)
     else return simd::encode_quotient<F, A>(xv, dv, rv);
   };
-  // Codes of 4 vectors, one certificate test for all four (a failing group is encoded again
-  // vector by vector, dividing where needed).
+  // Codes of 4 vectors, one certificate test for all four (in a failing group, the vectors
+  // with a failing lane are encoded again: exact quotients, else divided).
   auto code4 = [&](const fb* xv, const fb* dv, const fb* rv, const fb* zv, ib* c) {
     if constexpr (Mul) {
       for (int k = 0; k < 4; ++k) c[k] = code(xv[k], dv[k], rv[k], zv[k]);
     } else {
-      std::uint32_t ok = simd::all_lanes<A>();
+      constexpr std::uint32_t all = simd::all_lanes<A>();
+      std::uint32_t ok[4] = {all, all, all, all};
       for (int k = 0; k < 4; ++k) {
-        if constexpr (Zero) c[k] = simd::encode_quotient_zero_try<F, A>(xv[k], rv[k], zv[k], ok);
-        else c[k] = simd::encode_quotient_try<F, A>(xv[k], rv[k], ok);
+        if constexpr (Zero) c[k] = simd::encode_quotient_zero_try<F, A>(xv[k], rv[k], zv[k], ok[k]);
+        else c[k] = simd::encode_quotient_try<F, A>(xv[k], rv[k], ok[k]);
       }
-      if (LOWBIT_UNLIKELY(ok != simd::all_lanes<A>())) {
+      if (LOWBIT_UNLIKELY((ok[0] & ok[1] & ok[2] & ok[3]) != all)) {
         for (int k = 0; k < 4; ++k) {
-          c[k] = code(xv[k], dv[k], rv[k], zv[k]);
-          if constexpr (late_seen) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));
+          if (ok[k] == all) continue;
+          if constexpr (Zero) c[k] = simd::encode_quotient_zero_fix<F, A>(xv[k], dv[k], zv[k]);
+          else c[k] = simd::encode_quotient_fix<F, A>(xv[k], dv[k], rv[k], ok[k]);
+          if constexpr (late_seen) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));  // NaN / ±inf fail
         }
       }
     }

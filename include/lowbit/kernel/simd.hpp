@@ -616,11 +616,30 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_try(const fb<A>& x, const fb<A>& r, std
   return ib<A>(0);
 }
 
+// encode<F>(x / s) for a vector whose certificate failed on some lanes (ok = the lanes that
+// held). AVX-512: exact quotients (ties are common with bf16 data and bf16-derived scales):
+// y·s == x exactly means y == x/s, whose code is encode(y); the fused y·s − x cannot underflow
+// to a false 0 when |x| >= 2^-100 (a nonzero difference is a multiple of >= 2^-148). When every
+// lane either held or is exact, no division.
+template <class F, class A>
+ib<A> encode_quotient_fix(const fb<A>& x, const fb<A>& s, const fb<A>& r, std::uint32_t ok) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m512 y = _mm512_mul_ps(x, r);
+    const __mmask16 exact = _mm512_cmp_ps_mask(_mm512_fmsub_ps(y, s, x), _mm512_setzero_ps(), _CMP_EQ_OQ) &
+                            _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0x1p-100f), _CMP_GE_OQ);
+    if ((exact | ok) == all_lanes<A>()) return encode<F, A>(fb<A>(y));
+  }
+#endif
+  (void)r, (void)ok;
+  return encode<F, A>(x / s);
+}
+
 template <class F, class A>
 LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
   std::uint32_t ok = all_lanes<A>();
   const ib<A> c = encode_quotient_try<F, A>(x, r, ok);
-  if (LOWBIT_UNLIKELY(ok != all_lanes<A>())) return encode<F, A>(x / s);
+  if (LOWBIT_UNLIKELY(ok != all_lanes<A>())) return encode_quotient_fix<F, A>(x, s, r, ok);
   return c;
 }
 
@@ -650,15 +669,19 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero_try(const fb<A>& x, const fb<A>& r
   return ib<A>(0);
 }
 
+// encode_quotient_zero for a vector whose certificate failed: divided.
+template <class F, class A>
+ib<A> encode_quotient_zero_fix(const fb<A>& x, const fb<A>& s, const fb<A>& z) {
+  const fb<A> n = xsimd::nearbyint(x / s) + z;
+  const fb<A> c = xsimd::min(xsimd::max(n, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
+  return xsimd::batch_cast<std::int32_t>(c) & ib<A>(int(F::code_mask));
+}
+
 template <class F, class A>
 LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero(const fb<A>& x, const fb<A>& s, const fb<A>& r, const fb<A>& z) {
   std::uint32_t ok = all_lanes<A>();
   const ib<A> c = encode_quotient_zero_try<F, A>(x, r, z, ok);
-  if (LOWBIT_UNLIKELY(ok != all_lanes<A>())) {
-    const fb<A> n = xsimd::nearbyint(x / s) + z;
-    const fb<A> cz = xsimd::min(xsimd::max(n, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
-    return xsimd::batch_cast<std::int32_t>(cz) & ib<A>(int(F::code_mask));
-  }
+  if (LOWBIT_UNLIKELY(ok != all_lanes<A>())) return encode_quotient_zero_fix<F, A>(x, s, z);
   return c;
 }
 
