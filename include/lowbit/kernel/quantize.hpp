@@ -44,10 +44,15 @@
 // part), and divisors that are all powers of two (MX) are multiplied by their exact reciprocals.
 //   Codes of x / s_eff (the float32 quotient, as the scalar `/`): simd::encode_quotient
 // multiplies by r = RN(1/s_eff) and keeps y = x·r only when a certificate shows that every
-// value within 3·2^-24·|y| of y (where the quotient lies) has y's code; a failing vector (about
-// 1 in 100 on random data; s_eff outside [2^-125, 2^125]) is divided (vdivps, correctly
-// rounded). e8m0 scales multiply by the exact reciprocal 2^-e, which rounds identically.
-// Minifloats are encoded with one explicitly rounded float addition in the value's binade.
+// value within 3·2^-24·|y| of y (where the quotient lies) has y's code: the codes of
+// y(1 ± 2^-20), each rounded once by a fused multiply-add (minifloats in the value's binade,
+// integers onto the integer grid), are equal. The integer test also fails on NaN / ±inf, so
+// integer paths with given qparams take the |x| max of a group only when its test fails. On
+// integer paths four vectors share one test. A vector that fails it (under 1 in 100 on random data, up to 1 in 7
+// for bf16 data under a per-tensor scale, whose quotients are often near ties; every vector
+// when s_eff is outside [2^-125, 2^125]) is re-encoded from y if y·s_eff == x exactly, else
+// divided (vdivps, correctly rounded). e8m0 scales multiply by the exact reciprocal 2^-e,
+// which rounds identically.
 //
 // Measured (bench/kernel/quantize_bench.cpp: 8192 × 8192 from DRAM, one thread, bytes/s of the
 // fastest call as a ratio to memcpy of the same bytes in the same run — glibc's non-temporal
@@ -423,10 +428,12 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     else if constexpr (Mul) return simd::encode<F, A, true>(xv * rv);  // x finite, or checked (Seen)
     else return simd::encode_quotient<F, A>(xv, dv, rv);
   };
-  // Codes of 4 vectors, one certificate test for all four (in a failing group, the vectors
-  // with a failing lane are encoded again: exact quotients, else divided).
+  // Codes of 4 vectors. Integers: one certificate test for all four (in a failing group, the
+  // vectors with a failing lane are encoded again: exact quotients, else divided). Minifloats
+  // test each vector: bf16 data under a per-tensor scale fails up to 1 vector in 7 (near ties),
+  // and a group test would mispredict on half of the groups (measured 15 % slower there).
   auto code4 = [&](const fb* xv, const fb* dv, const fb* rv, const fb* zv, ib* c) {
-    if constexpr (Mul) {
+    if constexpr (Mul || F::kind != format_kind::integer) {
       for (int k = 0; k < 4; ++k) c[k] = code(xv[k], dv[k], rv[k], zv[k]);
     } else {
       constexpr std::uint32_t all = simd::all_lanes<A>();

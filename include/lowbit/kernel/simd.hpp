@@ -16,7 +16,9 @@
 //                        lowbit::encode<F, round_nearest_even, overflow::saturate>)
 //   encode_integer<F>    RNE, saturating integer encoder (= lowbit::encode<F>)
 //   encode_quotient<F>   encode<F>(x / s) from the reciprocal r = 1/s, with a certificate
-//                        (division only where it fails: about 1 vector in 100)
+//                        (division only where it fails and the quotient is not exact);
+//                        _try / _fix: the certificate alone and the re-encoding of a vector
+//                        that failed it, so a kernel can test several vectors at once
 //   encode_quotient_zero<F>  clamp(RNE(x / s) + z, qmin, qmax): integer codes with zero points
 //   order_key / key_to_float  float <-> int32 keys whose integer order is the float order
 //   decode_minifloat<F> / decode_integer<F>   code -> float, bit-identical to F::decode
@@ -622,7 +624,7 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_try(const fb<A>& x, const fb<A>& r, std
 // to a false 0 when |x| >= 2^-100 (a nonzero difference is a multiple of >= 2^-148). When every
 // lane either held or is exact, no division.
 template <class F, class A>
-ib<A> encode_quotient_fix(const fb<A>& x, const fb<A>& s, const fb<A>& r, std::uint32_t ok) {
+LOWBIT_SIMD_INLINE ib<A> encode_quotient_fix(const fb<A>& x, const fb<A>& s, const fb<A>& r, std::uint32_t ok) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
     const __m512 y = _mm512_mul_ps(x, r);
@@ -671,7 +673,7 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero_try(const fb<A>& x, const fb<A>& r
 
 // encode_quotient_zero for a vector whose certificate failed: divided.
 template <class F, class A>
-ib<A> encode_quotient_zero_fix(const fb<A>& x, const fb<A>& s, const fb<A>& z) {
+LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero_fix(const fb<A>& x, const fb<A>& s, const fb<A>& z) {
   const fb<A> n = xsimd::nearbyint(x / s) + z;
   const fb<A> c = xsimd::min(xsimd::max(n, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
   return xsimd::batch_cast<std::int32_t>(c) & ib<A>(int(F::code_mask));
