@@ -4,16 +4,19 @@
 // Bytes of a path = input bytes read + output bytes written once (codes, scales ignored:
 // <= 1/16 of the codes). The baseline is memcpy moving the same number of bytes (copying
 // (in + out) / 2 bytes: that many read and that many written), measured in this process on
-// separate buffers of that size, one copy after every call of the path. Counters:
-//   vs_memcpy  path bytes/s ÷ memcpy bytes/s (target >= 0.7 from DRAM)
+// separate buffers of that size, one copy after every call of the path; the faster of glibc's
+// memcpy and a non-temporal copy loop (copy_once). Counters:
+//   vs_memcpy  path bytes/s ÷ copy bytes/s (target >= 0.7 from DRAM)
 //   GB_s       path bytes/s;  Gelem_s  elements/s;  mean_Gelem_s  elements/s of the mean call
 // Rates are those of the fastest call, for the path and for memcpy alike (interference on a
 // shared machine only slows calls down; the mean drifts by ±20 % between runs).
 // "dram": 8192 × 8192 elements (256 MiB of float input, 128 MiB of bf16), larger than every
 // cache (a 4096 × 4096 float input, 64 MiB, fits the 105 MiB L3 of a Sapphire Rapids host);
 // "cache": 128 × 256 elements (128 KiB float, L2-resident).
-//   ./build/bench/lowbit_kernel_bench --benchmark_filter='quantize|memcpy'
+//   ./build/bench/lowbit_kernel_bench --benchmark_filter='quantize|floor|memcpy'
 // quantize_static/* rows: the same paths with qparams fitted beforehand (one pass over x).
+// floor/minimal_pass/* rows: a one-pass kernel with almost no arithmetic (minimal_pass), the
+// ceiling the paths can reach on this host.
 #include <lowbit/format/float4.hpp>
 #include <lowbit/format/float8.hpp>
 #include <lowbit/format/int.hpp>
@@ -23,13 +26,20 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <vector>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 using namespace lowbit;
 using Index = Eigen::Index;
@@ -71,37 +81,57 @@ const data& input(Index rows, Index cols) {
   return cache.emplace(std::make_pair(rows, cols), std::move(d)).first->second;
 }
 
-// Buffers of a memcpy that moves `bytes` (bytes / 2 copied: that many read, that many
-// written), kept per size.
+// Buffers of a copy that moves `bytes` (bytes / 2 copied: that many read, that many
+// written), kept per size; 64-byte aligned.
 struct copy_buffers {
-  std::vector<char> a, b;
+  std::vector<char, Eigen::aligned_allocator<char>> a, b;
 };
 
 copy_buffers& buffers(std::size_t bytes) {
   static std::map<std::size_t, copy_buffers> cache;
   auto it = cache.find(bytes);
   if (it != cache.end()) return it->second;
-  return cache[bytes] = copy_buffers{std::vector<char>(bytes / 2, 1), std::vector<char>(bytes / 2, 2)};
+  const std::size_t n = bytes / 2 / 64 * 64;
+  copy_buffers& c = cache[bytes];
+  c.a.assign(n, 1);
+  c.b.assign(n, 2);
+  return c;
 }
 
-// Seconds of one copy.
-double copy_once(copy_buffers& c) {
+// Seconds of one copy: glibc's memcpy, or (streamed) 64-byte loads and non-temporal stores.
+// glibc switches to non-temporal stores only above a size threshold (between 96 and 160 MiB
+// on this host: its 96 MiB copy runs at 12-14 GB/s, the 160 MiB one at 19-22), so the
+// baseline is the faster of the two (from 4 MiB; in-cache sizes use memcpy alone).
+double copy_once(copy_buffers& c, bool streamed) {
   const double t0 = seconds();
-  std::memcpy(c.b.data(), c.a.data(), c.a.size());
+#if defined(__AVX512F__)
+  if (streamed) {
+    for (std::size_t k = 0; k < c.a.size(); k += 64)
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(c.b.data() + k),
+                          _mm512_load_si512(reinterpret_cast<const __m512i*>(c.a.data() + k)));
+    _mm_sfence();
+  } else
+#endif
+  {
+    (void)streamed;
+    std::memcpy(c.b.data(), c.a.data(), c.a.size());
+  }
   benchmark::ClobberMemory();
   return seconds() - t0;
 }
 
 // Rates of the fastest call (a shared machine only ever slows a call down), and of the mean
-// call. Every call of the path is followed by one memcpy of the same bytes, so path and
-// baseline see the same neighbours: the memory bandwidth this VM gets drifts by 1.5x over
-// minutes (14-22 GB/s for the same copy), which a baseline measured once would carry into
-// the ratio. The reported time is the path's alone (manual time).
+// call. Every call of the path is followed by one copy of the same bytes (memcpy and the
+// streamed copy in turn), so path and baseline see the same neighbours: the bandwidth this VM
+// gets drifts by 1.5x over minutes, which a baseline measured once would carry into the
+// ratio. The reported time is the path's alone (manual time).
 void run_path(benchmark::State& state, double in_bytes, double out_bytes, double elems,
               const std::function<void()>& body) {
   const double bytes = in_bytes + out_bytes;
   copy_buffers& cb = buffers(std::size_t(bytes));
-  copy_once(cb);
+  copy_once(cb, false);
+  const bool large = cb.a.size() >= (std::size_t(4) << 20);  // in-cache sizes: memcpy alone
+  bool streamed = large;
   body();  // warm-up (first touch of the output)
   double best = 1e30, total = 0, best_copy = 1e30;
   for (auto _ : state) {
@@ -112,7 +142,8 @@ void run_path(benchmark::State& state, double in_bytes, double out_bytes, double
     state.SetIterationTime(t);
     best = std::min(best, t);
     total += t;
-    best_copy = std::min(best_copy, copy_once(cb));
+    best_copy = std::min(best_copy, copy_once(cb, streamed));
+    streamed = large && !streamed;
   }
   const double rate = bytes / best, base = double(2 * cb.a.size()) / best_copy;
   state.counters["GB_s"] = rate * 1e-9;
@@ -201,6 +232,49 @@ void memcpy_bench(benchmark::State& state) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(2 * n));  // read + written
 }
 
+// The least work a one-pass 8-bit quantizer can do: codes = saturate(RNE(x · c)) for one
+// constant c, 64 elements per step, packed and streamed as kernel::quantize streams its
+// output. Its vs_memcpy is what one thread of this host reaches when the arithmetic is
+// nearly free: the ceiling of every "given" and one-pass "fit" row (f32: this VM reads
+// about 12 GB/s with one thread while memcpy moves 17-23 GB/s).
+template <class T>
+void minimal_pass(const T* x, std::uint8_t* out, Index n, float c) {
+#if defined(__AVX512BW__)
+  const __m512 cv = _mm512_set1_ps(c);
+  for (Index j = 0; j + 64 <= n; j += 64) {
+    __m512i v[4];
+    for (int k = 0; k < 4; ++k) {
+      __m512 f;
+      if constexpr (std::is_same_v<T, float>) f = _mm512_loadu_ps(x + j + 16 * k);
+      else
+        f = _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + j + 16 * k))), 16));
+      v[k] = _mm512_cvtps_epi32(_mm512_mul_ps(f, cv));
+    }
+    const __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(out + j), b);  // lane order differs: irrelevant here
+  }
+  _mm_sfence();
+#else
+  for (Index j = 0; j < n; ++j)
+    out[j] = std::uint8_t(std::int8_t(std::max(-128.0f, std::min(127.0f, std::nearbyint(float(x[j]) * c)))));
+#endif
+}
+
+template <class T>
+void register_minimal(Index rows, Index cols, const char* where) {
+  const std::string full = std::string("floor/minimal_pass/") + (std::is_same_v<T, float> ? "f32" : "bf16") + "/" + where;
+  benchmark::RegisterBenchmark(full.c_str(), [rows, cols](benchmark::State& state) {
+    const data& d = input(rows, cols);
+    const T* x;
+    if constexpr (std::is_same_v<T, float>) x = d.f.data();
+    else x = d.h.data();
+    std::vector<std::uint8_t, Eigen::aligned_allocator<std::uint8_t>> out(std::size_t(rows * cols));
+    run_path(state, double(rows * cols * Index(sizeof(T))), double(rows * cols), double(rows * cols),
+             [&] { minimal_pass(x, out.data(), rows * cols, 31.0f); });
+  })->UseManualTime()->MinTime(0.3)->Unit(benchmark::kMillisecond);
+}
+
 const int registered = [] {
   // memcpy of 160 MiB (= the bytes an f32 -> 8-bit path moves from DRAM), for reference.
   benchmark::RegisterBenchmark("memcpy/copy_bytes", memcpy_bench)
@@ -208,6 +282,10 @@ const int registered = [] {
       ->Arg(80 << 10)
       ->UseRealTime()
       ->MinTime(0.3);
+  for (auto [rows, cols, where] : {std::tuple<Index, Index, const char*>{8192, 8192, "dram"}, {128, 256, "cache"}}) {
+    register_minimal<float>(rows, cols, where);
+    register_minimal<Eigen::bfloat16>(rows, cols, where);
+  }
   register_path("int8_per_channel0", quantizer<int8>({per_channel(0)}));  // = per_token
   register_path("int8_per_channel1", quantizer<int8>({per_channel(1)}));
   register_path("e4m3_per_tensor", quantizer<float8_e4m3fn>({per_tensor()}));
