@@ -17,13 +17,13 @@
 // boundary (every vector of a 64-byte-aligned row when blocks are multiples of 16 wide: Eigen
 // matrices with AVX-512, the matrix-returning overload); other vectors use plain stores.
 // Measured (bench/kernel/quantize_bench.cpp: 8192 × 8192 codes from DRAM to a 64-byte-aligned
-// float output, one thread, fastest call, ratio to memcpy of the same bytes in the same run —
-// glibc's non-temporal copy at 16-18 GB/s; medians of 3 runs): int8 per-token 0.88, per-column
-// 0.76, e4m3 per-tensor 0.89, 128×128 0.80, mxfp8 0.67, mxfp4 0.70, nvfp4 0.47 (compute-bound,
-// ~2 Gelem/s in L2), int4 g128 0.86, uint4 asymmetric g128 0.86, int8 asymmetric per-token 0.90.
-// Streaming stores roughly doubled these over plain ones; 4-bit codes decode by one permute
-// from a 16-entry table. (Earlier tables here used 4096 × 4096, which sits in this host's
-// 105 MiB L3, against glibc's read-for-ownership copy of 40 MiB: ratios of 1.0-1.8.)
+// float output, one thread, fastest call, ratio to the fastest copy of the same bytes —
+// glibc's memcpy or a non-temporal copy loop, timed after every call; medians of 3 runs):
+// int8 per-token 1.14, per-column 1.08, e4m3 per-tensor 0.99, 128×128 0.98, mxfp8 0.93, mxfp4
+// 1.04, nvfp4 0.83, int4 g128 1.13, uint4 asymmetric g128 1.09, int8 asymmetric per-token
+// 1.18 (the output, 4/5 of the bytes, is written without being read). Streaming stores
+// roughly doubled these over plain ones; 4-bit codes decode by one permute from a 16-entry
+// table.
 //
 // Errors (lowbit::error): codes and qparams shapes that disagree, a zero kind that is not
 // this quantizer's, ld_out < cols, null pointers.

@@ -48,52 +48,39 @@
 // y(1 ± 2^-20), each rounded once by a fused multiply-add (minifloats in the value's binade,
 // integers onto the integer grid), are equal. The integer test also fails on NaN / ±inf, so
 // integer paths with given qparams take the |x| max of a group only when its test fails. On
-// integer paths four vectors share one test. A vector that fails it (under 1 in 100 on random data, up to 1 in 7
-// for bf16 data under a per-tensor scale, whose quotients are often near ties; every vector
-// when s_eff is outside [2^-125, 2^125]) is re-encoded from y if y·s_eff == x exactly, else
-// divided (vdivps, correctly rounded). e8m0 scales multiply by the exact reciprocal 2^-e,
-// which rounds identically.
+// integer paths four vectors share one test. A vector that fails it (under 1 in 100 on random
+// data, up to 1 in 7 for bf16 data under a per-tensor scale, whose quotients are often near
+// ties; every vector when s_eff is outside [2^-125, 2^125]) is re-encoded from y if
+// y·s_eff == x exactly, else divided (vdivps, correctly rounded). e8m0 scales multiply by the
+// exact reciprocal 2^-e, which rounds identically.
 //
 // Measured (bench/kernel/quantize_bench.cpp: 8192 × 8192 from DRAM, one thread, bytes/s of the
-// fastest call as a ratio to memcpy of the same bytes in the same run — glibc's non-temporal
-// copy at 16-18 GB/s, also its fastest call; medians of 3 runs on a shared 2-core Sapphire
-// Rapids VM). "fit": fit + quantize; "given": with qparams fitted beforehand
-// (quantize_static/* rows); "deq": kernel::dequantize to a 64-byte-aligned float output. In L2
-// (128 × 256): Gelem/s with given qparams / with the fit.
+// fastest call as a ratio to the fastest copy of the same bytes — glibc's memcpy or a
+// non-temporal copy loop, 17-23 GB/s — timed after every call of the path; medians of 3 runs
+// on a shared 2-core Sapphire Rapids VM). "fit": fit + quantize; "given": with qparams fitted
+// beforehand (quantize_static/* rows); "deq": kernel::dequantize to a 64-byte-aligned float
+// output. In L2 (128 × 256): Gelem/s with given qparams / with the fit.
 //   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given f32/bf16, fit
-//   int8 per-token           0.54     0.46      0.62       0.50      0.88     2.8 / 2.4, 2.0 / 1.7
-//   int8 per-column          0.29     0.23      0.54       0.39      0.76     3.2 / 2.7, 2.2 / 2.2
-//   e4m3 per-tensor          0.33     0.27      0.63       0.31      0.89     3.1 / 2.6, 2.6 / 2.6
-//   e4m3 128×128             0.32     0.30      0.64       0.47      0.80     2.8 / 3.1, 2.5 / 2.4
-//   mxfp8 (e4m3 + e8m0)      0.43     0.36      0.54       0.45      0.67     2.9 / 2.6, 1.8 / 2.0
-//   mxfp4 (packed)           0.41     0.28      0.51       0.34      0.70     2.5 / 2.8, 1.7 / 2.0
-//   nvfp4 (packed)           0.22     0.16      0.48       0.29      0.47     2.0 / 2.0, 1.2 / 1.3
-//   int4 g128 (packed)       0.41     0.30      0.55       0.37      0.86     2.8 / 2.6, 2.0 / 1.9
-//   uint4 asym g128 (packed) 0.35     0.20      0.52       0.35      0.86     2.7 / 2.3, 1.6 / 1.4
-//   int8 asym per-token      0.50     0.38      0.63       0.50      0.90     2.5 / 2.4, 1.6 / 1.4
-// The 0.7 target is not met. A one-pass path that moves 5 bytes per element (f32 -> 8-bit) at
-// 0.7 of a 17 GB/s copy must run at 2.4 Gelem/s while it waits on DRAM; the encoders reach
-// 2.5-3 Gelem/s in L2 with given qparams and 1.2-2.6 with the fit, so every path is bound by
-// its arithmetic rather than by the memory, more so with bf16 (3 bytes per element: 0.7 needs
-// 4 Gelem/s). Fits whose blocks span all rows (per-tensor, per-column) or that need the NVFP4
-// tensor amax read x twice, bounding them near half of the one-pass rate.
-// Earlier tables here used 4096 × 4096 inputs, which fit this host's 105 MiB L3, against
-// glibc's read-for-ownership copy of 40 MiB (~10 GB/s) and mean call times: ratios 0.1-0.5
-// higher for the same code (int8 per-token fit 0.76, given 0.96, dequantize 1.39). MX fits of rows with all-zero blocks took a
-// microcode assist per float operation on the subnormal scale 2^-127 until the e8m0
-// reciprocals were built from the bits. bf16 data makes exact quotient ties common (x and a
-// bf16 amax in s = amax/448 have 8-bit significands: up to 4 % of elements and half of the
-// vectors in a per-tensor e4m3 fit of normally distributed bf16 weights, depending on the
-// amax), and those vectors are divided.
-// Tried and not kept (no gain within the noise, or slower): interleaving the next panel's max
-// pass with the current encode in 1024-element chunks instead of software prefetches (slower:
-// 10 -> 16 ms for int4 g128), L2 instead of L1 prefetch hints, no prefetch or one line per
-// 256 / 512 bytes for 2-D tiles, 256 / 512 KiB panels, 16-bit-lane encoding of bf16 / 2^e for
-// MX (the F-subnormal lanes need per-lane variable shifts; slower than the float path),
-// accepting exact quotients (x − y·s == 0, one FMA) in encode_quotient's certificate to spare
-// bf16 ties the division (exact, but its 3-4 extra operations on every vector cost as much as
-// the divisions they save, in L2 and from DRAM), branch-free block indexing for the 4-vector
-// groups.
+//   int8 per-token           0.50     0.52      0.57       0.62      1.14     4.3 / 4.2, 2.8 / 2.7
+//   int8 per-column          0.29     0.29      0.51       0.57      1.08     6.5 / 5.6, 3.8 / 3.8
+//   e4m3 per-tensor          0.30     0.31      0.53       0.36      0.99     4.0 / 3.7, 3.2 / 3.1
+//   e4m3 128×128             0.34     0.33      0.55       0.54      0.98     4.0 / 3.8, 3.2 / 3.1
+//   mxfp8 (e4m3 + e8m0)      0.45     0.45      0.49       0.50      0.93     3.5 / 3.4, 2.5 / 2.4
+//   mxfp4 (packed)           0.42     0.40      0.44       0.42      1.04     3.5 / 3.4, 2.4 / 2.3
+//   nvfp4 (packed)           0.25     0.21      0.48       0.38      0.83     3.2 / 3.1, 1.7 / 1.7
+//   int4 g128 (packed)       0.45     0.41      0.53       0.57      1.13     4.0 / 3.9, 2.7 / 2.6
+//   uint4 asym g128 (packed) 0.37     0.31      0.50       0.53      1.09     3.5 / 3.2, 1.9 / 1.8
+//   int8 asym per-token      0.41     0.43      0.53       0.61      1.18     3.7 / 3.6, 2.0 / 1.8
+//   floor (minimal pass)       -        -       0.69       0.64        -     13.4 / 17.2
+// The 0.7 target is not met, and on this host no one-pass quantizer can meet it: the floor row
+// (saturate(RNE(x · c)) packed and streamed, no scale, no certificate, no NaN check) reaches
+// 0.69 (f32) and 0.64 (bf16) of the copy, because one thread reads about 12 GB/s here while a
+// copy moves 17-23 GB/s. The one-pass "given" paths reach 0.7-0.97 of that floor (integer
+// and 8-bit minifloat paths), except e4m3 per-tensor from bf16 (0.56 of it: bf16 quotients
+// under a per-tensor scale are near ties in up to 1 vector of 7, which are divided) and the
+// 4-bit minifloats from bf16 (0.6-0.65 of it). Fits whose blocks
+// span all rows (per-tensor, per-column) or that need the NVFP4 tensor amax read x twice,
+// which bounds them near half the floor; one-pass fits add the block maxima and scales.
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
