@@ -566,7 +566,7 @@ LOWBIT_SIMD_INLINE ib<A> encode(const fb<A>& v) {
 // A NaN r (s out of range) fails the certificate.
 //   encode_quotient_try: y's codes, and ok &= the lanes whose certificate holds (no division;
 //     without AVX-512 ok = 0). A caller re-encodes a vector with a failing lane (ok != all
-//     lanes) by encode_quotient, so several vectors can share one test.
+//     lanes) by encode_quotient_fix, so several vectors can share one test.
 template <class A>
 constexpr std::uint32_t all_lanes() {
   return fb<A>::size >= 32 ? ~0u : (1u << fb<A>::size) - 1u;
