@@ -233,8 +233,8 @@ void memcpy_bench(benchmark::State& state) {
 }
 
 // The least work a one-pass 8-bit quantizer can do: codes = saturate(RNE(x · c)) for one
-// constant c, 64 elements per step, packed and streamed as kernel::quantize streams its
-// output. Its vs_memcpy is what one thread of this host reaches when the arithmetic is
+// constant c, 64 elements per step (n a multiple of 64), packed and streamed as
+// kernel::quantize streams its output. Its vs_memcpy is what one thread of this host reaches when the arithmetic is
 // nearly free: the ceiling of every "given" and one-pass "fit" row (f32: this VM reads
 // about 12 GB/s with one thread while memcpy moves 17-23 GB/s).
 template <class T>
