@@ -837,3 +837,43 @@ TEST_CASE("kernel/quantize: outputs of >= 4 MiB (streaming stores) equal the sca
     CHECK(bad == 0);
   }
 }
+
+// Float inputs of >= 4 MiB are read four rows at a time, in chunks of 128 columns
+// (kernel/quantize.hpp, detail::interleave): 257 rows (a last group of one row), 4099 columns
+// (a short last chunk, blocks that end inside a chunk or span several), ld > cols; fit and
+// given qparams, packed and bytes, 1 and 3 threads.
+TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal the scalar quantizer") {
+  const Index rows = 257, cols = 4099, ld = 4101;
+  REQUIRE(rows * cols * Index(sizeof(float)) >= (Index(4) << 20));
+  const input in = make_input(rows, cols, ld, 77, 1);
+  auto check = [&](const auto& q, const char* what) {
+    CHECK(kernel::has_fast_path(q));
+    const qparams p = q.fit(RowMap<float>(in.f.data(), rows, cols, Eigen::OuterStride<>(ld)));
+    for (int th : {1, 3}) {
+      check_same<xsimd::default_arch, float>(q, in, what, {th});
+      check_given_one<xsimd::default_arch, float>(q, p, in, what, th);
+    }
+  };
+  check(quantizer<int8>({per_token()}), "int8 per_token (blocks of 32 chunks)");
+  check(quantizer<int8>({per_channel(1)}), "int8 per_channel(1) (a scale per column)");
+  check(quantizer<float8_e4m3fn>({per_tensor()}), "e4m3fn per_tensor");
+  check(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128");
+  check(quantizer<float8_e4m3fn>({block(3, 200)}), "e4m3fn block 3x200 (blocks end inside chunks)");
+  check(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8");
+  check(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 (tensor amax first)");
+  check(quantizer<int4>({per_group(200, tail::pad)}), "int4 g200 pad (blocks longer than a chunk)");
+  check(quantizer<int4>({per_group(64)}), "int4 g64");
+  check(quantizer<uint4>({per_group(128), mapping::asymmetric, convention::awq}), "uint4 awq g128");
+  check(quantizer<int8>({per_token(), mapping::asymmetric}), "int8 asym per_token (min/max)");
+  // A NaN in the last row: fit and given qparams throw, saying where
+  input bad = in;
+  bad.f[std::size_t((rows - 1) * ld + 4000)] = std::numeric_limits<float>::quiet_NaN();
+  quantizer<int8> q({per_token()});
+  const qparams p = q.fit(RowMap<float>(in.f.data(), rows, cols, Eigen::OuterStride<>(ld)));
+  for (int th : {1, 3}) {
+    CHECK_THROWS_WITH_AS(kernel::quantize(q, bad.f.data(), rows, cols, ld, {th}),
+                         doctest::Contains("(256, 4000)"), lowbit::error);
+    CHECK_THROWS_WITH_AS(kernel::quantize(q, p, bad.f.data(), rows, cols, ld, {th}),
+                         doctest::Contains("(256, 4000)"), lowbit::error);
+  }
+}
