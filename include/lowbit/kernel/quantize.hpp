@@ -522,16 +522,201 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
 // of them at once, a chunk of each in turn, than one after the other: the hardware prefetcher
 // keeps a stream per 4 KiB page in flight, and four pages in use at once keep more lines on
 // their way (one thread here reads 9-11 GB/s from one row, 13-16 GB/s from four; glibc's
-// large memcpy interleaves pages for the same reason).
+// large memcpy interleaves pages for the same reason). Max passes read 512 bytes of each row
+// in turn (interleave, interleave_chunk), the encode pass 4N elements of each (row_encode's
+// row_set); only inputs larger than L2 (interleaving).
 constexpr Index interleaved_rows = 4;
+
+// Rows encoded by rows_encode: count of them, row s at x + s·ld, out + s·out_ld, divisors
+// d, r (z) + s·dstride; prefetch pf + s·ld for s < pf_rows.
+struct row_set {
+  Index count = 1, ld = 0, out_ld = 0, dstride = 0, pf_rows = 1;
+};
+
+// row_encode for interleaved_rows rows together, 4N elements of each in turn (row_set: row s
+// reads x + s·ld, writes out + s·out_ld, divides by d, r (z) + s·dstride, prefetches pf + s·ld
+// when s < pf_rows). A function of its own: with the row count a parameter, the one-row loop
+// ran slower (bf16 with given qparams, 128 × 128 blocks: 0.54 -> 0.41 of the copy).
+template <class A, class F, bool Mul, class T, bool Zero, bool Seen>
+void row_encode_together(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
+                     bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs) {
+  constexpr Index C = interleaved_rows;
+  using fb = simd::fb<A>;
+  using ib = simd::ib<A>;
+  constexpr Index N = Index(fb::size);
+  // An integer certificate fails on a NaN / infinite x (simd::encode_quotient), so the |x| max of
+  // a 4-vector group is taken only when its certificate fails.
+  constexpr bool late_seen = Seen && !Mul && F::kind == format_kind::integer;
+  ib m(0);  // |x| bits seen, kept in a register (out may alias *seen)
+  auto load = [&](const T* src) {
+    const fb v = simd::load<A>(src);
+    if constexpr (Seen && !late_seen) m = xsimd::max(m, simd::abs_bits<A>(v));
+    return v;
+  };
+  auto load_n = [&](const T* src, Index cnt) {
+    const fb v = simd::load_n<A>(src, std::size_t(cnt));
+    if constexpr (Seen) m = xsimd::max(m, simd::abs_bits<A>(v));
+    return v;
+  };
+  auto code = [](const fb& xv, const fb& dv, const fb& rv, const fb& zv) {
+    if constexpr (Zero) return simd::encode_quotient_zero<F, A>(xv, dv, rv, zv);
+    else if constexpr (Mul) return simd::encode<F, A, true>(xv * rv);  // x finite, or checked (Seen)
+    else return simd::encode_quotient<F, A>(xv, dv, rv);
+  };
+  // Codes of 4 vectors. Integers: one certificate test for all four (in a failing group, the
+  // vectors with a failing lane are encoded again: exact quotients, else divided). Minifloats
+  // test each vector: bf16 data under a per-tensor scale fails up to 1 vector in 7 (near ties),
+  // and a group test would mispredict on half of the groups (measured 15 % slower there).
+  auto code4 = [&](const fb* xv, const fb* dv, const fb* rv, const fb* zv, ib* c) {
+    if constexpr (Mul || F::kind != format_kind::integer) {
+      for (int k = 0; k < 4; ++k) c[k] = code(xv[k], dv[k], rv[k], zv[k]);
+    } else {
+      constexpr std::uint32_t all = simd::all_lanes<A>();
+      std::uint32_t ok[4] = {all, all, all, all};
+      for (int k = 0; k < 4; ++k) {
+        if constexpr (Zero) c[k] = simd::encode_quotient_zero_try<F, A>(xv[k], rv[k], zv[k], ok[k]);
+        else c[k] = simd::encode_quotient_try<F, A>(xv[k], rv[k], ok[k]);
+      }
+      if (LOWBIT_UNLIKELY((ok[0] & ok[1] & ok[2] & ok[3]) != all)) {
+        for (int k = 0; k < 4; ++k) {
+          if (ok[k] == all) continue;
+          if constexpr (Zero) c[k] = simd::encode_quotient_zero_fix<F, A>(xv[k], dv[k], zv[k]);
+          else c[k] = simd::encode_quotient_fix<F, A>(xv[k], dv[k], rv[k], ok[k]);
+          if constexpr (late_seen) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));  // NaN / ±inf fail
+        }
+      }
+    }
+  };
+  // Row s: its x, out, divisors, zero points, prefetch segment
+  auto xrow = [&](Index s) { return x + s * rs.ld; };
+  auto orow = [&](Index s) { return out + s * rs.out_ld; };
+  auto drow = [&](Index s) { return d + s * rs.dstride; };
+  auto rrow = [&](Index s) { return r + s * rs.dstride; };
+  auto zrow = [&](Index s) { return Zero ? z + s * rs.dstride : z; };
+  auto pfrow = [&](Index s) { return pf && s < rs.pf_rows ? pf + s * rs.ld : nullptr; };
+  auto zero_at = [&](const float* zs, Index k) { return Zero ? fb(zs[k]) : fb(0.0f); };
+  auto zeros_at = [&](const float* zs, Index k) { return Zero ? fb::load_unaligned(zs + k) : fb(0.0f); };
+  auto put = [&](std::uint8_t* o, const ib& c, Index j, Index cnt) {
+    if (cnt == N) {
+      if (packed) streamed ? simd::stream_nibbles<A>(c, o + j / 2) : simd::store_nibbles_n<A>(c, o + j / 2, N);
+      else streamed ? simd::stream_bytes<A>(c, o + j) : simd::store_bytes<A>(c, o + j);
+    } else {
+      if (packed) simd::store_nibbles_n<A>(c, o + j / 2, std::size_t(cnt));
+      else simd::store_bytes_n<A>(c, o + j, std::size_t(cnt));
+    }
+  };
+  auto put4 = [&](std::uint8_t* o, const ib* c, Index j, bool il) {
+    if (packed) simd::store4_nibbles<A>(c, o + j / 2, streamed, il);
+    else simd::store4_bytes<A>(c, o + j, streamed, il);
+  };
+  auto prefetch4 = [&](const T* p, Index j) {
+    if (p)
+      for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(p + j + k);
+  };
+  Index j = 0;
+  if (bc == 1) {
+    for (; j + 4 * N <= n; j += 4 * N)
+      for (Index s = 0; s < C; ++s) {
+        prefetch4(pfrow(s), j);
+        const T* xs = xrow(s);
+        const float *ds = drow(s), *rv_ = rrow(s), *zs = zrow(s);
+        fb xv[4], dv[4], rv[4], zv[4];
+        ib c[4];
+        for (int k = 0; k < 4; ++k) {
+          xv[k] = load(xs + j + k * N);
+          dv[k] = fb::load_unaligned(ds + j + k * N);
+          rv[k] = fb::load_unaligned(rv_ + j + k * N);
+          zv[k] = zeros_at(zs, j + k * N);
+        }
+        code4(xv, dv, rv, zv, c);
+        put4(orow(s), c, j, false);
+      }
+    for (Index s = 0; s < C; ++s)
+      for (Index jj = j; jj < n; jj += N) {  // d, r (z) padded to a multiple of N
+        const Index cnt = std::min(N, n - jj);
+        put(orow(s),
+            code(load_n(xrow(s) + jj, cnt), fb::load_unaligned(drow(s) + jj), fb::load_unaligned(rrow(s) + jj),
+                 zeros_at(zrow(s), jj)),
+            jj, cnt);
+      }
+    if constexpr (Seen) *seen = xsimd::max(*seen, m);
+    return;
+  }
+  if (bc % N == 0) {
+    // bf16 in 2N-aligned blocks: the interleaving loads (no shifts), undone by the packing store
+    const bool il = simd::has_interleaved_load4<A, T>() && bc % (2 * N) == 0;
+    const Index vpb = bc / N;  // vectors per block
+    Index b = 0, v = 0;        // block of the next vector, its index inside the block
+    for (; j + 4 * N <= n; j += 4 * N) {
+      Index bk[4];  // block of vector k
+      for (int k = 0; k < 4; ++k) {
+        bk[k] = b;
+        if (++v == vpb) ++b, v = 0;
+      }
+      for (Index s = 0; s < C; ++s) {
+        prefetch4(pfrow(s), j);
+        const T* xs = xrow(s);
+        const float *ds = drow(s), *rs_ = rrow(s), *zs = zrow(s);
+        fb xv[4], dv[4], rv[4], zv[4];
+        if (il) {
+          simd::load4_interleaved<A>(xs + j, xv);
+          if constexpr (Seen && !late_seen)
+            for (int k = 0; k < 4; ++k) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));
+        } else {
+          for (int k = 0; k < 4; ++k) xv[k] = load(xs + j + k * N);
+        }
+        for (int k = 0; k < 4; ++k) dv[k] = fb(ds[bk[k]]), rv[k] = fb(rs_[bk[k]]), zv[k] = zero_at(zs, bk[k]);
+        ib c[4];
+        code4(xv, dv, rv, zv, c);
+        put4(orow(s), c, j, il);
+      }
+    }
+  }
+  const Index jt = j;
+  for (Index s = 0; s < C; ++s) {
+    const T* xs = xrow(s);
+    std::uint8_t* os = orow(s);
+    const T* ps = pfrow(s);
+    for (j = jt; j < n;) {  // the rest block by block (j is a multiple of N when bc is)
+      const Index b = j / bc, j1 = std::min(n, (b + 1) * bc);
+      const fb dv(drow(s)[b]), rv(rrow(s)[b]), zv = zero_at(zrow(s), b);
+      for (; j + N <= j1; j += N) {
+        if (ps) simd::prefetch(ps + j);
+        const fb xv = simd::load<A>(xs + j);
+        if constexpr (Seen) m = xsimd::max(m, simd::abs_bits<A>(xv));  // also when late_seen
+        put(os, code(xv, dv, rv, zv), j, N);
+      }
+      if (j < j1) put(os, code(load_n(xs + j, j1 - j), dv, rv, zv), j, j1 - j);
+      j = j1;
+    }
+  }
+  if constexpr (Seen) *seen = xsimd::max(*seen, m);
+  (void)seen;
+}
+
+// Codes of rs.count rows (row_encode each): interleaved_rows of them together, fewer one by one.
+template <class A, class F, bool Mul, class T, bool Zero = false, bool Seen = false>
+void rows_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
+                 bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs) {
+  if (rs.count == interleaved_rows) {
+    row_encode_together<A, F, Mul, T, Zero, Seen>(x, n, bc, d, r, out, packed, streamed, pf, seen, z, rs);
+    return;
+  }
+  for (Index s = 0; s < rs.count; ++s)
+    row_encode<A, F, Mul, T, Zero, Seen>(x + s * rs.ld, n, bc, d + s * rs.dstride, r + s * rs.dstride,
+                                         out + s * rs.out_ld, packed, streamed,
+                                         pf && s < rs.pf_rows ? pf + s * rs.ld : nullptr, seen,
+                                         Zero ? z + s * rs.dstride : z);
+}
+
 // Chunk of a row read before moving to the next row: 512 bytes (128 floats, 256 bfloat16).
 template <class T>
 constexpr Index interleave_chunk = 512 / Index(sizeof(T));
 
-// Whether rows are read together (interleave with interleave_chunk) for a rows × cols input:
-// float input larger than L2. Not bfloat16: its paths move 3 bytes per element and are bound by
-// the arithmetic, so the extra calls cost more than the bandwidth gains (measured 5-15 %
-// slower); not in-cache inputs, which gain nothing.
+// Whether rows are read together (rows_encode, interleave for the max passes) for a rows × cols
+// input: float inputs larger than L2. Not bfloat16: its paths move 3 bytes per element and
+// are bound by the arithmetic; read together they ran slower here (given qparams, 128 × 128
+// blocks: about 0.52 -> 0.43 of the copy). In-cache inputs gain nothing from it.
 template <class T>
 bool interleaving(Index rows, Index cols) {
   return std::is_same_v<T, float> && rows > 1 && rows * cols * Index(sizeof(T)) >= (Index(4) << 20);
@@ -656,13 +841,10 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     reciprocals(eff.data(), rec.data(), np);
     LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
     for (Index grp = 0; grp < groups; ++grp) {
-      interleave(grp * per_group, std::min(rows, (grp + 1) * per_group), 0, cols, bc, chunk_of(cols, bc),
-                 [&](int, Index i, Index j0, Index j1) {
-                   const Index k = j0 / bc, ni = i + per_group;  // ni: the row read next in this slot
-                   row_encode<A, F, mul>(x + i * ld + j0, j1 - j0, bc, eff.data() + k, rec.data() + k,
-                                         out + i * out_ld + (packed ? j0 / 2 : j0), packed, streamed,
-                                         ni < rows ? x + ni * ld + j0 : nullptr);
-                 });
+      const Index i0 = grp * per_group, cnt = std::min(rows, i0 + per_group) - i0, ni = i0 + cnt;  // ni: read next
+      const row_set rs{cnt, ld, out_ld, 0, std::min(cnt, rows - ni)};
+      rows_encode<A, F, mul>(x + i0 * ld, cols, bc, eff.data(), rec.data(), out + i0 * out_ld, packed, streamed,
+                             ni < rows ? x + ni * ld : nullptr, nullptr, nullptr, rs);
       if (streamed) simd::fence();
     }
     return true;
@@ -695,7 +877,9 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     float* zero = zp ? zero_all.data() + off : nullptr;
     const Index gi0 = task / npan * rg, gi1 = std::min(gr, gi0 + rg), b0 = (task % npan) * pb, b1 = std::min(gc, b0 + pb);
     const Index i0 = gi0 * br, i1 = std::min(rows, gi1 * br), c0 = b0 * bc, c1 = std::min(cols, b1 * bc);
-    const Index len = chunk_of(c1 - c0, bc);
+    // The max pass reads rows whole: the encode pass of the previous panel prefetched them, rows
+    // together (whole rows keep N blocks per transpose-reduction).
+    const Index len = round_up(c1 - c0, bc);
     auto at = [&](Index i, Index j0) { return (i / br - gi0) * pad + (j0 - c0) / bc; };  // entry of (i, j0)
     if (ranged) {
       std::fill(amax, amax + npad, std::numeric_limits<std::int32_t>::min());
@@ -751,19 +935,23 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     // The next task's rows, prefetched row for row (chunk for chunk) while this task is encoded.
     const Index nt_task = task + 1, ngi = nt_task / npan * rg, nb0 = (nt_task % npan) * pb;
     const Index ni0 = ngi * br, ni1 = nt_task < tasks ? std::min(rows, (ngi + rg) * br) : ni0, nc0 = nb0 * bc;
-    interleave(i0, i1, c0, c1, bc, len, [&](int, Index i, Index j0, Index j1) {
-      const Index ni = ni0 + (i - i0), e = at(i, j0);
-      std::uint8_t* o = out + i * out_ld + (packed ? j0 / 2 : j0);
-      const T* pf = ni < ni1 ? x + ni * ld + nc0 + (j0 - c0) : nullptr;
+    // Rows together: one block row of 1-row blocks each (rg > 1), or rows of one block row.
+    const Index step = together ? S : 1, dstride = rg > 1 ? pad : 0;
+    for (Index i = i0; i < i1; i += step) {
+      const Index cnt = std::min(step, i1 - i), ni = ni0 + (i - i0), e = at(i, c0);
+      const row_set rs{cnt, ld, out_ld, dstride, std::max<Index>(0, std::min(cnt, ni1 - ni))};
+      std::uint8_t* o = out + i * out_ld + (packed ? c0 / 2 : c0);
+      const T* pf = ni < ni1 ? x + ni * ld + nc0 : nullptr;
       if constexpr (simd_zero_element<F>()) {
         if (zp) {
-          row_encode<A, F, false, T, true>(x + i * ld + j0, j1 - j0, bc, eff + e, rec + e, o, packed, streamed, pf,
-                                           nullptr, zero + e);
-          return;
+          rows_encode<A, F, false, T, true>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed, streamed, pf,
+                                            nullptr, zero + e, rs);
+          continue;
         }
       }
-      row_encode<A, F, mul>(x + i * ld + j0, j1 - j0, bc, eff + e, rec + e, o, packed, streamed, pf);
-    });
+      rows_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed, streamed, pf, nullptr,
+                             nullptr, rs);
+    }
     if (streamed) simd::fence();
   }
   return !bad;
@@ -786,7 +974,7 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
   // Per thread and row slot: eff, rec, zero (np each)
   std::vector<float> buf(std::size_t(3 * np * S) * std::size_t(nt));
   std::int32_t seen = 0;
-  const Index groups = (rows + S - 1) / S;
+  const Index step = rows_together ? S : 1, groups = (rows + step - 1) / step;
   LOWBIT_KERNEL_OMP(parallel num_threads(nt) reduction(max : seen) if (nt > 1)) {
     float* mine = buf.data() + std::size_t(3 * np * S) * std::size_t(simd::thread_id());
     Index have[S];  // block row whose divisors slot s holds
@@ -797,8 +985,9 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
     ib m(0);
     LOWBIT_KERNEL_OMP(for schedule(static))
     for (Index g = 0; g < groups; ++g) {
-      const Index i0 = g * S, i1 = std::min(rows, i0 + S);
-      for (Index i = i0; i < i1; ++i) {
+      const Index i0 = g * step, i1 = std::min(rows, i0 + step);
+      const bool shared = i1 - i0 == 1 || i0 / br == (i1 - 1) / br;  // one block row: the rows share slot 0's divisors
+      for (Index i = i0; i < (shared ? i0 + 1 : i1); ++i) {
         const Index gi = i / br, sl = i - i0;
         if (gi == have[sl]) continue;
         float* eff = mine + 3 * np * sl;
@@ -820,25 +1009,24 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
         exact[sl] = e;
         have[sl] = gi;
       }
-      interleave(i0, i1, 0, cols, bc, rows_together ? interleave_chunk<T> : round_up(cols, bc), [&](int sl, Index i, Index j0, Index j1) {
-        const Index k = j0 / bc;  // block of column j0 (bc == 1: the column)
-        const float* eff = mine + 3 * np * sl + k;
-        const float *rec = eff + np, *zero = rec + np;
-        const T* xi = x + i * ld + j0;
-        std::uint8_t* o = out + i * out_ld + (packed ? j0 / 2 : j0);
-        const Index ni = i + (rows_together ? S : 1);  // the row read next in this slot
-        const T* pf = ni < rows ? x + ni * ld + j0 : nullptr;
-        if constexpr (simd_zero_element<F>()) {
-          if (zp) {
-            row_encode<A, F, false, T, true, true>(xi, j1 - j0, bc, eff, rec, o, packed, streamed, pf, &m, zero);
-            return;
-          }
+      // Rows i0..i1 together (slot s's divisors at stride 3·np); the multiply needs every slot exact.
+      const Index cnt = i1 - i0, ni = i0 + cnt;  // ni: the first row read next
+      const row_set rs{cnt, ld, out_ld, shared ? 0 : 3 * np, std::min(cnt, rows - ni)};
+      const float* eff = mine;
+      const float *rec = eff + np, *zero = rec + np;
+      const T* xi = x + i0 * ld;
+      std::uint8_t* o = out + i0 * out_ld;
+      const T* pf = ni < rows ? x + ni * ld : nullptr;
+      if constexpr (simd_zero_element<F>()) {
+        if (zp) {
+          rows_encode<A, F, false, T, true, true>(xi, cols, bc, eff, rec, o, packed, streamed, pf, &m, zero, rs);
+          continue;
         }
-        if (exact[sl])
-          row_encode<A, F, true, T, false, true>(xi, j1 - j0, bc, eff, rec, o, packed, streamed, pf, &m);
-        else
-          row_encode<A, F, false, T, false, true>(xi, j1 - j0, bc, eff, rec, o, packed, streamed, pf, &m);
-      });
+      }
+      if (std::all_of(exact, exact + (shared ? 1 : cnt), [](bool e) { return e; }))
+        rows_encode<A, F, true, T, false, true>(xi, cols, bc, eff, rec, o, packed, streamed, pf, &m, nullptr, rs);
+      else
+        rows_encode<A, F, false, T, false, true>(xi, cols, bc, eff, rec, o, packed, streamed, pf, &m, nullptr, rs);
     }
     if (streamed) simd::fence();
     seen = std::max(seen, simd::hmax<A>(m));
