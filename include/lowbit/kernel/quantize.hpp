@@ -37,6 +37,8 @@
 // bf16 on 16-bit lanes, N blocks reduced at once), scales, then the codes while the panel is
 // hot, with the next panel prefetched meanwhile. Four vectors (crossing MX / NVFP4 blocks) go
 // out with one packing store (bytes or nibbles); outputs of >= 4 MiB use streaming stores.
+// Float inputs larger than L2 are read four rows at a time (512 bytes of each in turn for the
+// maxima, 4N elements of each for the codes), which the prefetcher serves faster.
 // Input is read once, except when a block spans all rows (per-tensor, per-column) or the
 // NVFP4 tensor amax is needed first: then twice. With given qparams x is read once, row by
 // row, its |x| bits max-reduced on the way (NaN/Inf detection); the SIMD encoder serves any
@@ -57,30 +59,33 @@
 // Measured (bench/kernel/quantize_bench.cpp: 8192 × 8192 from DRAM, one thread, bytes/s of the
 // fastest call as a ratio to the fastest copy of the same bytes — glibc's memcpy or a
 // non-temporal copy loop, 17-23 GB/s — timed after every call of the path; medians of 3 runs
-// on a shared 2-core Sapphire Rapids VM). "fit": fit + quantize; "given": with qparams fitted
-// beforehand (quantize_static/* rows); "deq": kernel::dequantize to a 64-byte-aligned float
-// output. In L2 (128 × 256): Gelem/s with given qparams / with the fit.
+// on a shared 2-core Sapphire Rapids VM, whose rates drift by ±0.05 between runs). "fit":
+// fit + quantize; "given": with qparams fitted beforehand (quantize_static/* rows); "deq":
+// kernel::dequantize to a 64-byte-aligned float output. In L2 (128 × 256): Gelem/s with given
+// qparams / with the fit (this window ran 10-20 % slower than quieter ones; the code before
+// rows were read together measured up to 20 % more here in the same window: per-row setup).
 //   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given f32/bf16, fit
-//   int8 per-token           0.50     0.52      0.57       0.62      1.14     4.3 / 4.2, 2.8 / 2.7
-//   int8 per-column          0.29     0.29      0.51       0.57      1.08     6.5 / 5.6, 3.8 / 3.8
-//   e4m3 per-tensor          0.30     0.31      0.53       0.36      0.99     4.0 / 3.7, 3.2 / 3.1
-//   e4m3 128×128             0.34     0.33      0.55       0.54      0.98     4.0 / 3.8, 3.2 / 3.1
-//   mxfp8 (e4m3 + e8m0)      0.45     0.45      0.49       0.50      0.93     3.5 / 3.4, 2.5 / 2.4
-//   mxfp4 (packed)           0.42     0.40      0.44       0.42      1.04     3.5 / 3.4, 2.4 / 2.3
-//   nvfp4 (packed)           0.25     0.21      0.48       0.38      0.83     3.2 / 3.1, 1.7 / 1.7
-//   int4 g128 (packed)       0.45     0.41      0.53       0.57      1.13     4.0 / 3.9, 2.7 / 2.6
-//   uint4 asym g128 (packed) 0.37     0.31      0.50       0.53      1.09     3.5 / 3.2, 1.9 / 1.8
-//   int8 asym per-token      0.41     0.43      0.53       0.61      1.18     3.7 / 3.6, 2.0 / 1.8
-//   floor (minimal pass)       -        -       0.69       0.64        -     13.4 / 17.2
-// The 0.7 target is not met, and on this host no one-pass quantizer can meet it: the floor row
-// (saturate(RNE(x · c)) packed and streamed, no scale, no certificate, no NaN check) reaches
-// 0.69 (f32) and 0.64 (bf16) of the copy, because one thread reads about 12 GB/s here while a
-// copy moves 17-23 GB/s. The one-pass "given" paths reach 0.7-0.97 of that floor (integer
-// and 8-bit minifloat paths), except e4m3 per-tensor from bf16 (0.56 of it: bf16 quotients
-// under a per-tensor scale are near ties in up to 1 vector of 7, which are divided) and the
-// 4-bit minifloats from bf16 (0.6-0.65 of it). Fits whose blocks
-// span all rows (per-tensor, per-column) or that need the NVFP4 tensor amax read x twice,
-// which bounds them near half the floor; one-pass fits add the block maxima and scales.
+//   int8 per-token           0.64     0.52      0.81       0.64      0.93     2.9 / 2.6, 1.9 / 1.6
+//   int8 per-column          0.41     0.29      0.79       0.61      0.84     4.1 / 3.1, 2.4 / 2.2
+//   e4m3 per-tensor          0.39     0.27      0.73       0.31      0.91     2.4 / 2.2, 2.3 / 2.0
+//   e4m3 128×128             0.34     0.30      0.71       0.49      0.85     2.4 / 2.2, 1.8 / 1.8
+//   mxfp8 (e4m3 + e8m0)      0.47     0.42      0.63       0.49      0.69     2.4 / 2.6, 1.3 / 1.6
+//   mxfp4 (packed)           0.46     0.33      0.58       0.39      0.74     2.1 / 2.0, 1.5 / 1.2
+//   nvfp4 (packed)           0.27     0.18      0.58       0.34      0.61     1.8 / 2.0, 1.0 / 0.9
+//   int4 g128 (packed)       0.58     0.35      0.71       0.46      0.91     2.7 / 2.8, 1.8 / 1.4
+//   uint4 asym g128 (packed) 0.45     0.25      0.71       0.52      0.92     2.3 / 2.2, 1.0 / 0.8
+//   int8 asym per-token      0.53     0.37      0.73       0.62      0.94     2.4 / 2.3, 1.0 / 0.9
+//   floor (minimal pass)       -        -       0.94       0.90        -      9.4 / 11.5
+// Float inputs larger than L2 are read four rows at a time (interleaved_rows): one thread then
+// reads 13-16 GB/s instead of 9-11, and the floor row (saturate(RNE(x · c)) packed and
+// streamed, no scale, no certificate, no NaN check, read the same way) reaches 0.94 of the copy
+// (0.64-0.75 one row after the other). The 0.7 target is met by the f32 paths with given
+// qparams except MX and NVFP4 (0.58-0.63).
+// It is not met by the fits: per-token fits reach 0.53-0.64 (a max pass and scales per row
+// before its codes); fits whose blocks span all rows (per-tensor, per-column) or that need the
+// NVFP4 tensor amax read x twice (0.27-0.41). Nor by bf16: its paths are bound by the
+// arithmetic (in L2 they encode 2-3 Gelem/s, 6-9 GB/s of traffic, under what 0.7 of the copy
+// needs, about 12 GB/s), so bf16 rows are read one at a time (reading them together was slower).
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
@@ -523,8 +528,8 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
 // keeps a stream per 4 KiB page in flight, and four pages in use at once keep more lines on
 // their way (one thread here reads 9-11 GB/s from one row, 13-16 GB/s from four; glibc's
 // large memcpy interleaves pages for the same reason). Max passes read 512 bytes of each row
-// in turn (interleave, interleave_chunk), the encode pass 4N elements of each (row_encode's
-// row_set); only inputs larger than L2 (interleaving).
+// in turn (interleave, interleave_chunk), the encode pass 4N elements of each (rows_encode);
+// only float inputs larger than L2 (interleaving).
 constexpr Index interleaved_rows = 4;
 
 // Rows encoded by rows_encode: count of them, row s at x + s·ld, out + s·out_ld, divisors
@@ -536,10 +541,11 @@ struct row_set {
 // row_encode for interleaved_rows rows together, 4N elements of each in turn (row_set: row s
 // reads x + s·ld, writes out + s·out_ld, divides by d, r (z) + s·dstride, prefetches pf + s·ld
 // when s < pf_rows). A function of its own: with the row count a parameter, the one-row loop
-// ran slower (bf16 with given qparams, 128 × 128 blocks: 0.54 -> 0.41 of the copy).
+// ran slower (bf16 with given qparams, 128 × 128 blocks: about 0.53 -> 0.43 of the copy).
 template <class A, class F, bool Mul, class T, bool Zero, bool Seen>
-void row_encode_together(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
-                     bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs) {
+void row_encode_together(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out,
+                         bool packed, bool streamed, const T* pf, simd::ib<A>* seen, const float* z,
+                         const row_set& rs) {
   constexpr Index C = interleaved_rows;
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
