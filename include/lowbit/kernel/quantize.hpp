@@ -1001,50 +1001,67 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
     std::fill(have, have + S, Index(-1));
     std::fill(exact, exact + S, false);
     ib m(0);
-    LOWBIT_KERNEL_OMP(for schedule(static))
-    for (Index g = 0; g < groups; ++g) {
-      const Index i0 = g * step, i1 = std::min(rows, i0 + step);
-      const bool shared = i1 - i0 == 1 || i0 / br == (i1 - 1) / br;  // one block row: the rows share slot 0's divisors
-      for (Index i = i0; i < (shared ? i0 + 1 : i1); ++i) {
-        const Index gi = i / br, sl = i - i0;
-        if (gi == have[sl]) continue;
-        float* eff = mine + 3 * np * sl;
-        float *rec = eff + np, *zero = rec + np;
-        std::fill(eff, eff + np, 1.0f);
-        for (Index k = 0; k < gc; ++k) eff[k] = p.scale(gi, k) * p.tensor_scale;
-        if (zp) {
-          std::fill(zero, zero + np, 0.0f);
-          for (Index k = 0; k < gc; ++k) zero[k] = p.zero(gi, k);
-        }
-        bool e = !zp;
-        for (Index k = 0; k < gc && e; ++k) {
-          std::uint32_t b;
-          std::memcpy(&b, eff + k, 4);
-          e = (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;  // 2^-126 .. 2^126
-        }
-        if (e) reciprocals_of<A, true>(eff, rec, np);
-        else reciprocals_of<A, false>(eff, rec, np);
-        exact[sl] = e;
-        have[sl] = gi;
+    // Slot sl (eff, rec, zero at mine + 3·np·sl) takes block row gi's divisors.
+    auto load_slot = [&](Index sl, Index gi) {
+      float* eff = mine + 3 * np * sl;
+      float *rec = eff + np, *zero = rec + np;
+      std::fill(eff, eff + np, 1.0f);
+      for (Index k = 0; k < gc; ++k) eff[k] = p.scale(gi, k) * p.tensor_scale;
+      if (zp) {
+        std::fill(zero, zero + np, 0.0f);
+        for (Index k = 0; k < gc; ++k) zero[k] = p.zero(gi, k);
       }
-      // Rows i0..i1 together (slot s's divisors at stride 3·np); the multiply needs every slot exact.
-      const Index cnt = i1 - i0, ni = i0 + cnt;  // ni: the first row read next
-      const row_set rs{cnt, ld, out_ld, shared ? 0 : 3 * np, std::min(cnt, rows - ni)};
+      bool e = !zp;
+      for (Index k = 0; k < gc && e; ++k) {
+        std::uint32_t b;
+        std::memcpy(&b, eff + k, 4);
+        e = (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;  // 2^-126 .. 2^126
+      }
+      if (e) reciprocals_of<A, true>(eff, rec, np);
+      else reciprocals_of<A, false>(eff, rec, np);
+      exact[sl] = e;
+      have[sl] = gi;
+    };
+    // Codes of rs.count rows from row i0 (slot s's divisors at stride rs.dstride); the multiply
+    // needs every slot in use exact.
+    auto encode = [&](Index i0, const row_set& rs, bool all_exact) {
       const float* eff = mine;
       const float *rec = eff + np, *zero = rec + np;
       const T* xi = x + i0 * ld;
       std::uint8_t* o = out + i0 * out_ld;
+      const Index ni = i0 + rs.count;  // the first row read next
       const T* pf = ni < rows ? x + ni * ld : nullptr;
       if constexpr (simd_zero_element<F>()) {
         if (zp) {
           rows_encode<A, F, false, T, true, true>(xi, cols, bc, eff, rec, o, packed, streamed, pf, &m, zero, rs);
-          continue;
+          return;
         }
       }
-      if (std::all_of(exact, exact + (shared ? 1 : cnt), [](bool e) { return e; }))
+      if (all_exact)
         rows_encode<A, F, true, T, false, true>(xi, cols, bc, eff, rec, o, packed, streamed, pf, &m, nullptr, rs);
       else
         rows_encode<A, F, false, T, false, true>(xi, cols, bc, eff, rec, o, packed, streamed, pf, &m, nullptr, rs);
+    };
+    if (!rows_together) {
+      // One row at a time, slot 0 (a loop of its own: in-cache inputs of short rows pay for every
+      // step of the group logic below, up to 20 % with per-column scales)
+      LOWBIT_KERNEL_OMP(for schedule(static))
+      for (Index i = 0; i < rows; ++i) {
+        const Index gi = i / br;
+        if (gi != have[0]) load_slot(0, gi);
+        encode(i, row_set{1, ld, out_ld, 0, i + 1 < rows ? 1 : 0}, exact[0]);
+      }
+    } else {
+      LOWBIT_KERNEL_OMP(for schedule(static))
+      for (Index g = 0; g < groups; ++g) {
+        const Index i0 = g * step, i1 = std::min(rows, i0 + step), cnt = i1 - i0;
+        // one block row: the rows share slot 0's divisors
+        const bool shared = cnt == 1 || i0 / br == (i1 - 1) / br;
+        for (Index i = i0; i < (shared ? i0 + 1 : i1); ++i)
+          if (i / br != have[i - i0]) load_slot(i - i0, i / br);
+        const row_set rs{cnt, ld, out_ld, shared ? 0 : 3 * np, std::min(cnt, rows - i1)};
+        encode(i0, rs, std::all_of(exact, exact + (shared ? 1 : cnt), [](bool e) { return e; }));
+      }
     }
     if (streamed) simd::fence();
     seen = std::max(seen, simd::hmax<A>(m));
