@@ -62,12 +62,14 @@
 // on a shared 2-core Sapphire Rapids VM, whose rates drift by ±0.05 between runs). "fit":
 // fit + quantize; "given": with qparams fitted beforehand (quantize_static/* rows); "deq":
 // kernel::dequantize to a 64-byte-aligned float output. In L2 (128 × 256): Gelem/s with given
-// qparams / with the fit (this window ran 10-20 % slower than quieter ones). In-cache fits
-// paid for reading rows together (a call per row through interleave, divisions per panel) until
-// over_rows: medians of 3, fit f32, code before rows were read together -> ad5b92d -> now:
-// mxfp8 1.94 -> 1.71 -> 1.96, mxfp4 1.96 -> 1.67 -> 1.98, nvfp4 1.28 -> 1.21 -> 1.38, 128×128
-// 2.71 -> 2.51 -> 2.54, int4 g128 2.24 -> 1.92 -> 2.04; zero-point and per-tensor fits measure
-// bimodally (int8 asym per-token 1.50 / 1.33 / 1.01 with a range 0.99-1.55).
+// qparams / with the fit (this window ran 10-20 % slower than quieter ones). In-cache rows
+// paid for reading large inputs together (a call per row through interleave, divisions per
+// panel, the group logic of encode_simd) until over_rows and encode_simd's one-row loop. Fit
+// f32, medians of 3, code before rows were read together -> ad5b92d -> f1e40f1: mxfp8 1.94 ->
+// 1.71 -> 1.96, mxfp4 1.96 -> 1.67 -> 1.98, nvfp4 1.28 -> 1.21 -> 1.38, 128×128 2.71 -> 2.51 ->
+// 2.54, int4 g128 2.24 -> 1.92 -> 2.04 (zero-point and per-tensor fits measure bimodally, e.g.
+// int8 asym per-token 1.50 / 1.33 / 1.01, range 0.99-1.55). Given f32, 3 runs, before -> f1e40f1
+// -> now: per-column int8 5.2-5.5 -> 3.3-4.5 -> 4.9-5.2, per-token 3.5-3.7 -> 3.0-3.3 -> 3.4-3.6.
 //   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given f32/bf16, fit
 //   int8 per-token           0.64     0.52      0.81       0.64      0.93     2.9 / 2.6, 1.9 / 1.6
 //   int8 per-column          0.41     0.29      0.79       0.61      0.84     4.1 / 3.1, 2.4 / 2.2
