@@ -994,7 +994,6 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
   // Per thread and row slot: eff, rec, zero (np each)
   std::vector<float> buf(std::size_t(3 * np * S) * std::size_t(nt));
   std::int32_t seen = 0;
-  const Index step = rows_together ? S : 1, groups = (rows + step - 1) / step;
   LOWBIT_KERNEL_OMP(parallel num_threads(nt) reduction(max : seen) if (nt > 1)) {
     float* mine = buf.data() + std::size_t(3 * np * S) * std::size_t(simd::thread_id());
     Index have[S];  // block row whose divisors slot s holds
@@ -1024,15 +1023,16 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
       exact[sl] = e;
       have[sl] = gi;
     };
-    // Codes of rs.count rows from row i0 (slot s's divisors at stride rs.dstride); the multiply
-    // needs every slot in use exact.
-    auto encode = [&](Index i0, const row_set& rs, bool all_exact) {
+    // Codes of cnt rows from row i0 (slot s's divisors at stride dstride), the next cnt rows
+    // prefetched; the multiply needs every slot in use exact.
+    auto encode = [&](Index i0, Index cnt, Index dstride, bool all_exact) {
       const float* eff = mine;
       const float *rec = eff + np, *zero = rec + np;
       const T* xi = x + i0 * ld;
       std::uint8_t* o = out + i0 * out_ld;
-      const Index ni = i0 + rs.count;  // the first row read next
+      const Index ni = i0 + cnt;  // the first row read next
       const T* pf = ni < rows ? x + ni * ld : nullptr;
+      const row_set rs{cnt, ld, out_ld, dstride, std::max<Index>(0, std::min(cnt, rows - ni))};
       if constexpr (simd_zero_element<F>()) {
         if (zp) {
           rows_encode<A, F, false, T, true, true>(xi, cols, bc, eff, rec, o, packed, streamed, pf, &m, zero, rs);
@@ -1051,18 +1051,17 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
       for (Index i = 0; i < rows; ++i) {
         const Index gi = i / br;
         if (gi != have[0]) load_slot(0, gi);
-        encode(i, row_set{1, ld, out_ld, 0, i + 1 < rows ? 1 : 0}, exact[0]);
+        encode(i, 1, 0, exact[0]);
       }
     } else {
       LOWBIT_KERNEL_OMP(for schedule(static))
-      for (Index g = 0; g < groups; ++g) {
-        const Index i0 = g * step, i1 = std::min(rows, i0 + step), cnt = i1 - i0;
+      for (Index g = 0; g < (rows + S - 1) / S; ++g) {
+        const Index i0 = g * S, i1 = std::min(rows, i0 + S), cnt = i1 - i0;
         // one block row: the rows share slot 0's divisors
         const bool shared = cnt == 1 || i0 / br == (i1 - 1) / br;
         for (Index i = i0; i < (shared ? i0 + 1 : i1); ++i)
           if (i / br != have[i - i0]) load_slot(i - i0, i / br);
-        const row_set rs{cnt, ld, out_ld, shared ? 0 : 3 * np, std::min(cnt, rows - i1)};
-        encode(i0, rs, std::all_of(exact, exact + (shared ? 1 : cnt), [](bool e) { return e; }));
+        encode(i0, cnt, shared ? 0 : 3 * np, std::all_of(exact, exact + (shared ? 1 : cnt), [](bool e) { return e; }));
       }
     }
     if (streamed) simd::fence();
