@@ -391,144 +391,6 @@ void row_block_range(const T* x, Index n, Index bc, std::int32_t* hi, std::int32
   }
 }
 
-// Codes of one row segment x[0..n): block b (width bc) divides by d[b], through r[b] = 1/d[b]
-// (simd::encode_quotient; Mul: r[b] is exact and x·r[b] == x/d[b], and x must be finite or
-// checked by the caller: a NaN gets an arbitrary code); bc == 1: d, r per element.
-// Packed: nibbles, `out` at element 0 (even), bc even or 1. Streamed: non-temporal stores for
-// whole vectors. pf (may be null): the segment the caller reads next, prefetched one cache line
-// per 64 bytes of x encoded. When bc is a multiple of N, groups of 4N elements (crossing
-// blocks: MX 32, NVFP4 16) are encoded together and stored with one packing store.
-// Seen: *seen = max(*seen, |x| bits) lane-wise on return (NaN/Inf detection when the scales
-// were not fitted to x). Zero: integer codes with zero points z[b] (z[j] when bc == 1),
-// simd::encode_quotient_zero.
-template <class A, class F, bool Mul, class T, bool Zero = false, bool Seen = false>
-void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
-                bool streamed, const T* pf, simd::ib<A>* seen = nullptr, const float* z = nullptr) {
-  using fb = simd::fb<A>;
-  using ib = simd::ib<A>;
-  constexpr Index N = Index(fb::size);
-  // An integer certificate fails on a NaN / infinite x (simd::encode_quotient), so the |x| max of
-  // a 4-vector group is taken only when its certificate fails.
-  constexpr bool late_seen = Seen && !Mul && F::kind == format_kind::integer;
-  ib m(0);  // |x| bits seen, kept in a register (out may alias *seen)
-  auto load = [&](const T* src) {
-    const fb v = simd::load<A>(src);
-    if constexpr (Seen && !late_seen) m = xsimd::max(m, simd::abs_bits<A>(v));
-    return v;
-  };
-  auto load_n = [&](const T* src, Index cnt) {
-    const fb v = simd::load_n<A>(src, std::size_t(cnt));
-    if constexpr (Seen) m = xsimd::max(m, simd::abs_bits<A>(v));
-    return v;
-  };
-  auto code = [](const fb& xv, const fb& dv, const fb& rv, const fb& zv) {
-    if constexpr (Zero) return simd::encode_quotient_zero<F, A>(xv, dv, rv, zv);
-    else if constexpr (Mul) return simd::encode<F, A, true>(xv * rv);  // x finite, or checked (Seen)
-    else return simd::encode_quotient<F, A>(xv, dv, rv);
-  };
-  // Codes of 4 vectors. Integers: one certificate test for all four (in a failing group, the
-  // vectors with a failing lane are encoded again: exact quotients, else divided). Minifloats
-  // test each vector: bf16 data under a per-tensor scale fails up to 1 vector in 7 (near ties),
-  // and a group test would mispredict on half of the groups (measured 15 % slower there).
-  auto code4 = [&](const fb* xv, const fb* dv, const fb* rv, const fb* zv, ib* c) {
-    if constexpr (Mul || F::kind != format_kind::integer) {
-      for (int k = 0; k < 4; ++k) c[k] = code(xv[k], dv[k], rv[k], zv[k]);
-    } else {
-      constexpr std::uint32_t all = simd::all_lanes<A>();
-      std::uint32_t ok[4] = {all, all, all, all};
-      for (int k = 0; k < 4; ++k) {
-        if constexpr (Zero) c[k] = simd::encode_quotient_zero_try<F, A>(xv[k], rv[k], zv[k], ok[k]);
-        else c[k] = simd::encode_quotient_try<F, A>(xv[k], rv[k], ok[k]);
-      }
-      if (LOWBIT_UNLIKELY((ok[0] & ok[1] & ok[2] & ok[3]) != all)) {
-        for (int k = 0; k < 4; ++k) {
-          if (ok[k] == all) continue;
-          if constexpr (Zero) c[k] = simd::encode_quotient_zero_fix<F, A>(xv[k], dv[k], zv[k]);
-          else c[k] = simd::encode_quotient_fix<F, A>(xv[k], dv[k], rv[k], ok[k]);
-          if constexpr (late_seen) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));  // NaN / ±inf fail
-        }
-      }
-    }
-  };
-  auto zero_at = [&](Index k) { return Zero ? fb(z[k]) : fb(0.0f); };
-  auto zeros_at = [&](Index k) { return Zero ? fb::load_unaligned(z + k) : fb(0.0f); };
-  auto put = [&](const ib& c, Index j, Index cnt) {
-    if (cnt == N) {
-      if (packed) streamed ? simd::stream_nibbles<A>(c, out + j / 2) : simd::store_nibbles_n<A>(c, out + j / 2, N);
-      else streamed ? simd::stream_bytes<A>(c, out + j) : simd::store_bytes<A>(c, out + j);
-    } else {
-      if (packed) simd::store_nibbles_n<A>(c, out + j / 2, std::size_t(cnt));
-      else simd::store_bytes_n<A>(c, out + j, std::size_t(cnt));
-    }
-  };
-  auto put4 = [&](const ib* c, Index j, bool il) {
-    if (packed) simd::store4_nibbles<A>(c, out + j / 2, streamed, il);
-    else simd::store4_bytes<A>(c, out + j, streamed, il);
-  };
-  Index j = 0;
-  if (bc == 1) {
-    for (; j + 4 * N <= n; j += 4 * N) {
-      if (pf)
-        for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(pf + j + k);
-      fb xv[4], dv[4], rv[4], zv[4];
-      ib c[4];
-      for (int k = 0; k < 4; ++k) {
-        xv[k] = load(x + j + k * N);
-        dv[k] = fb::load_unaligned(d + j + k * N);
-        rv[k] = fb::load_unaligned(r + j + k * N);
-        zv[k] = zeros_at(j + k * N);
-      }
-      code4(xv, dv, rv, zv, c);
-      put4(c, j, false);
-    }
-    for (; j < n; j += N) {  // d, r (z) padded to a multiple of N
-      const Index cnt = std::min(N, n - j);
-      put(code(load_n(x + j, cnt), fb::load_unaligned(d + j), fb::load_unaligned(r + j), zeros_at(j)), j, cnt);
-    }
-    if constexpr (Seen) *seen = xsimd::max(*seen, m);
-    return;
-  }
-  if (bc % N == 0) {
-    // bf16 in 2N-aligned blocks: the interleaving loads (no shifts), undone by the packing store
-    const bool il = simd::has_interleaved_load4<A, T>() && bc % (2 * N) == 0;
-    const Index vpb = bc / N;  // vectors per block
-    Index b = 0, v = 0;        // block of the next vector, its index inside the block
-    for (; j + 4 * N <= n; j += 4 * N) {
-      if (pf)
-        for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(pf + j + k);
-      fb xv[4], dv[4], rv[4], zv[4];
-      if (il) {
-        simd::load4_interleaved<A>(x + j, xv);
-        if constexpr (Seen && !late_seen)
-          for (int k = 0; k < 4; ++k) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));
-      } else {
-        for (int k = 0; k < 4; ++k) xv[k] = load(x + j + k * N);
-      }
-      for (int k = 0; k < 4; ++k) {
-        dv[k] = fb(d[b]), rv[k] = fb(r[b]), zv[k] = zero_at(b);
-        if (++v == vpb) ++b, v = 0;
-      }
-      ib c[4];
-      code4(xv, dv, rv, zv, c);
-      put4(c, j, il);
-    }
-  }
-  while (j < n) {  // the rest block by block (j is a multiple of N when bc is)
-    const Index b = j / bc, j1 = std::min(n, (b + 1) * bc);
-    const fb dv(d[b]), rv(r[b]), zv = zero_at(b);
-    for (; j + N <= j1; j += N) {
-      if (pf) simd::prefetch(pf + j);
-      const fb xv = simd::load<A>(x + j);
-      if constexpr (Seen) m = xsimd::max(m, simd::abs_bits<A>(xv));  // also when late_seen
-      put(code(xv, dv, rv, zv), j, N);
-    }
-    if (j < j1) put(code(load_n(x + j, j1 - j), dv, rv, zv), j, j1 - j);
-    j = j1;
-  }
-  if constexpr (Seen) *seen = xsimd::max(*seen, m);
-  (void)seen;
-}
-
 // Rows read together. One thread streams rows from DRAM about 1.35x faster when it reads four
 // of them at once, a chunk of each in turn, than one after the other: the hardware prefetcher
 // keeps a stream per 4 KiB page in flight, and four pages in use at once keep more lines on
@@ -544,15 +406,23 @@ struct row_set {
   Index count = 1, ld = 0, out_ld = 0, dstride = 0, pf_rows = 1;
 };
 
-// row_encode for interleaved_rows rows together, 4N elements of each in turn (row_set: row s
-// reads x + s·ld, writes out + s·out_ld, divides by d, r (z) + s·dstride, prefetches pf + s·ld
-// when s < pf_rows). A function of its own: with the row count a parameter, the one-row loop
-// ran slower (bf16 with given qparams, 128 × 128 blocks: about 0.53 -> 0.43 of the copy).
-template <class A, class F, bool Mul, class T, bool Zero, bool Seen>
-void row_encode_together(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out,
-                         bool packed, bool streamed, const T* pf, simd::ib<A>* seen, const float* z,
-                         const row_set& rs) {
-  constexpr Index C = interleaved_rows;
+// Codes of C row segments x[0..n) + s·ld, s < C (C = 1, or interleaved_rows read together,
+// 4N elements of each in turn; rs.count == C), row s written at out + s·out_ld. Block b (width bc)
+// of row s divides by d[b], through r[b] = 1/d[b] (d, r, z + s·dstride; simd::encode_quotient;
+// Mul: r[b] is exact and x·r[b] == x/d[b], and x must be finite or checked by the caller: a NaN
+// gets an arbitrary code); bc == 1: d, r per element. Packed: nibbles, `out` at element 0
+// (even), bc even or 1. Streamed: non-temporal stores for whole vectors. pf (may be null): the
+// rows the caller reads next (row s at pf + s·ld, s < rs.pf_rows), prefetched one cache line per
+// 64 bytes of x encoded. When bc is a multiple of N, groups of 4N elements (crossing blocks:
+// MX 32, NVFP4 16) are encoded together and stored with one packing store.
+// Seen: *seen = max(*seen, |x| bits) lane-wise on return (NaN/Inf detection when the scales
+// were not fitted to x). Zero: integer codes with zero points z[b] (z[j] when bc == 1),
+// simd::encode_quotient_zero. C is a template parameter: with the row count a run-time value,
+// the one-row loop ran slower (bf16 with given qparams, 128 × 128 blocks: about 0.53 -> 0.43
+// of the copy).
+template <Index C, class A, class F, bool Mul, class T, bool Zero, bool Seen>
+void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
+                bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs) {
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
   constexpr Index N = Index(fb::size);
@@ -708,19 +578,20 @@ void row_encode_together(const T* x, Index n, Index bc, const float* d, const fl
   (void)seen;
 }
 
-// Codes of rs.count rows (row_encode each): interleaved_rows of them together, fewer one by one.
+// Codes of rs.count rows: interleaved_rows of them read together (row_encode<interleaved_rows>),
+// fewer one at a time (row_encode<1>).
 template <class A, class F, bool Mul, class T, bool Zero = false, bool Seen = false>
 void rows_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
                  bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs) {
   if (rs.count == interleaved_rows) {
-    row_encode_together<A, F, Mul, T, Zero, Seen>(x, n, bc, d, r, out, packed, streamed, pf, seen, z, rs);
+    row_encode<interleaved_rows, A, F, Mul, T, Zero, Seen>(x, n, bc, d, r, out, packed, streamed, pf, seen, z, rs);
     return;
   }
   for (Index s = 0; s < rs.count; ++s)
-    row_encode<A, F, Mul, T, Zero, Seen>(x + s * rs.ld, n, bc, d + s * rs.dstride, r + s * rs.dstride,
-                                         out + s * rs.out_ld, packed, streamed,
-                                         pf && s < rs.pf_rows ? pf + s * rs.ld : nullptr, seen,
-                                         Zero ? z + s * rs.dstride : z);
+    row_encode<1, A, F, Mul, T, Zero, Seen>(x + s * rs.ld, n, bc, d + s * rs.dstride, r + s * rs.dstride,
+                                            out + s * rs.out_ld, packed, streamed,
+                                            pf && s < rs.pf_rows ? pf + s * rs.ld : nullptr, seen,
+                                            Zero ? z + s * rs.dstride : z, row_set{});
 }
 
 // Chunk of a row read before moving to the next row: 512 bytes (128 floats, 256 bfloat16).

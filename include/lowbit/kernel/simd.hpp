@@ -572,6 +572,20 @@ constexpr std::uint32_t all_lanes() {
   return fb<A>::size >= 32 ? ~0u : (1u << fb<A>::size) - 1u;
 }
 
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+// The integer certificate of y: returns t = RN(y(1 − 2^-20) + 1.5·2^23), whose bits − 1.5·2^23's
+// are RNE(y) (exact for |y| < 2^22), and ok &= the lanes where t equals the same rounding of
+// y(1 + 2^-20) (fails on NaN / ±inf y too).
+LOWBIT_SIMD_INLINE __m512 integer_certificate(__m512 y, std::uint32_t& ok) {
+  constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  const __m512 m = _mm512_set1_ps(0x1.8p23f);
+  const __m512 lo = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f - 0x1p-20f), m, rne);
+  const __m512 hi = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f + 0x1p-20f), m, rne);
+  ok &= _mm512_cmp_ps_mask(_mm512_sub_ps(hi, lo), _mm512_setzero_ps(), _CMP_EQ_OQ);
+  return lo;
+}
+#endif
+
 template <class F, class A>
 LOWBIT_SIMD_INLINE ib<A> encode_quotient_try(const fb<A>& x, const fb<A>& r, std::uint32_t& ok) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
@@ -579,11 +593,8 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_try(const fb<A>& x, const fb<A>& r, std
     constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     const __m512 y = _mm512_mul_ps(x, r);
     if constexpr (F::kind == format_kind::integer) {
-      const __m512 m = _mm512_set1_ps(0x1.8p23f);
-      const __m512 lo = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f - 0x1p-20f), m, rne);
-      const __m512 hi = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f + 0x1p-20f), m, rne);
-      ok &= _mm512_cmp_ps_mask(_mm512_sub_ps(hi, lo), _mm512_setzero_ps(), _CMP_EQ_OQ);
-      const __m512i n = _mm512_sub_epi32(_mm512_castps_si512(lo), _mm512_castps_si512(m));  // RNE(y)
+      const __m512 lo = integer_certificate(y, ok);
+      const __m512i n = _mm512_sub_epi32(_mm512_castps_si512(lo), _mm512_set1_epi32(0x4B400000));  // RNE(y): t − bits(1.5·2^23)
       const __m512i c = _mm512_min_epi32(_mm512_max_epi32(n, _mm512_set1_epi32(int(F::min_int))),
                                          _mm512_set1_epi32(int(F::max_int)));
       return _mm512_and_si512(c, _mm512_set1_epi32(int(F::code_mask)));
@@ -655,13 +666,8 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero_try(const fb<A>& x, const fb<A>& r
                 "lowbit: encode_quotient_zero needs an integer format of <= 8 bits");
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
-    constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    const __m512 y = _mm512_mul_ps(x, r);
-    const __m512 m = _mm512_set1_ps(0x1.8p23f);
-    const __m512 lo = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f - 0x1p-20f), m, rne);
-    const __m512 hi = _mm512_fmadd_round_ps(y, _mm512_set1_ps(1.0f + 0x1p-20f), m, rne);
-    ok &= _mm512_cmp_ps_mask(_mm512_sub_ps(hi, lo), _mm512_setzero_ps(), _CMP_EQ_OQ);
-    const fb<A> n = _mm512_add_ps(_mm512_sub_ps(lo, m), z);  // RNE(y) + z, exact
+    const __m512 lo = integer_certificate(_mm512_mul_ps(x, r), ok);
+    const fb<A> n = _mm512_add_ps(_mm512_sub_ps(lo, _mm512_set1_ps(0x1.8p23f)), z);  // RNE(y) + z, exact
     const fb<A> c = xsimd::min(xsimd::max(n, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
     return xsimd::batch_cast<std::int32_t>(c) & ib<A>(int(F::code_mask));
   }
