@@ -58,40 +58,38 @@
 //
 // Measured (bench/kernel/quantize_bench.cpp: 8192 × 8192 from DRAM, one thread, bytes/s of the
 // fastest call as a ratio to the fastest copy of the same bytes — glibc's memcpy or a
-// non-temporal copy loop, 17-23 GB/s — timed after every call of the path; medians of 3 runs
-// on a shared 2-core Sapphire Rapids VM, whose rates drift by ±0.05 between runs). "fit":
-// fit + quantize; "given": with qparams fitted beforehand (quantize_static/* rows); "deq":
-// kernel::dequantize to a 64-byte-aligned float output. In L2 (128 × 256): Gelem/s with given
-// qparams / with the fit (this window ran 10-20 % slower than quieter ones). In-cache rows
-// paid for reading large inputs together (a call per row through interleave, divisions per
-// panel, the group logic of encode_simd) until over_rows and encode_simd's one-row loop. Fit
-// f32, medians of 3, code before rows were read together -> ad5b92d -> f1e40f1: mxfp8 1.94 ->
-// 1.71 -> 1.96, mxfp4 1.96 -> 1.67 -> 1.98, nvfp4 1.28 -> 1.21 -> 1.38, 128×128 2.71 -> 2.51 ->
-// 2.54, int4 g128 2.24 -> 1.92 -> 2.04 (zero-point and per-tensor fits measure bimodally, e.g.
-// int8 asym per-token 1.50 / 1.33 / 1.01, range 0.99-1.55). Given f32, 3 runs, before -> f1e40f1
-// -> now: per-column int8 5.2-5.5 -> 3.3-4.5 -> 4.9-5.2, per-token 3.5-3.7 -> 3.0-3.3 -> 3.4-3.6.
-//   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given f32/bf16, fit
-//   int8 per-token           0.64     0.52      0.81       0.64      0.93     2.9 / 2.6, 1.9 / 1.6
-//   int8 per-column          0.41     0.29      0.79       0.61      0.84     4.1 / 3.1, 2.4 / 2.2
-//   e4m3 per-tensor          0.39     0.27      0.73       0.31      0.91     2.4 / 2.2, 2.3 / 2.0
-//   e4m3 128×128             0.34     0.30      0.71       0.49      0.85     2.4 / 2.2, 1.8 / 1.8
-//   mxfp8 (e4m3 + e8m0)      0.47     0.42      0.63       0.49      0.69     2.4 / 2.6, 1.3 / 1.6
-//   mxfp4 (packed)           0.46     0.33      0.58       0.39      0.74     2.1 / 2.0, 1.5 / 1.2
-//   nvfp4 (packed)           0.27     0.18      0.58       0.34      0.61     1.8 / 2.0, 1.0 / 0.9
-//   int4 g128 (packed)       0.58     0.35      0.71       0.46      0.91     2.7 / 2.8, 1.8 / 1.4
-//   uint4 asym g128 (packed) 0.45     0.25      0.71       0.52      0.92     2.3 / 2.2, 1.0 / 0.8
-//   int8 asym per-token      0.53     0.37      0.73       0.62      0.94     2.4 / 2.3, 1.0 / 0.9
-//   floor (minimal pass)       -        -       0.94       0.90        -      9.4 / 11.5
+// non-temporal copy loop, 14-23 GB/s — timed after every call of the path; medians of 3 runs
+// on a shared 2-core Sapphire Rapids VM at about 2.2 GHz, whose rates drift by ±0.05 between
+// runs; 2026-12-03). "fit": fit + quantize; "given": with qparams fitted beforehand
+// (quantize_static/* rows); "deq": kernel::dequantize to a 64-byte-aligned float output. In L2
+// (128 × 256): Gelem/s with given qparams, then with the fit, f32 / bf16 (medians of 5; these
+// rows are bimodal from one process to the next, by up to 30 %).
+//   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given, fit
+//   int8 per-token           0.65     0.52      0.80       0.64      0.94     2.9 / 2.8, 1.5 / 1.7
+//   int8 per-column          0.41     0.30      0.81       0.61      0.88     4.7 / 3.8, 2.6 / 2.9
+//   e4m3 per-tensor          0.39     0.27      0.70       0.34      0.90     2.7 / 2.6, 2.3 / 1.8
+//   e4m3 128×128             0.35     0.33      0.74       0.54      0.89     2.8 / 2.5, 1.9 / 1.9
+//   mxfp8 (e4m3 + e8m0)      0.54     0.40      0.65       0.56      0.72     2.4 / 2.2, 1.4 / 1.4
+//   mxfp4 (packed)           0.53     0.34      0.60       0.39      0.77     2.3 / 2.1, 1.4 / 1.3
+//   nvfp4 (packed)           0.28     0.19      0.57       0.33      0.64     2.1 / 1.9, 1.1 / 1.1
+//   int4 g128 (packed)       0.63     0.36      0.83       0.56      0.92     2.8 / 2.7, 1.7 / 1.5
+//   uint4 asym g128 (packed) 0.47     0.27      0.71       0.51      0.92     2.5 / 2.5, 1.0 / 0.9
+//   int8 asym per-token      0.58     0.37      0.76       0.61      0.95     2.6 / 2.5, 1.3 / 0.9
+//   floor: one pass          0.94     0.90     (minimal_pass: saturate(RNE(x · c)), packed, streamed)
+//   floor: two passes        0.47     0.49     (a bare max pass over x, then minimal_pass)
 // Float inputs larger than L2 are read four rows at a time (interleaved_rows): one thread then
-// reads 13-16 GB/s instead of 9-11, and the floor row (saturate(RNE(x · c)) packed and
-// streamed, no scale, no certificate, no NaN check, read the same way) reaches 0.94 of the copy
-// (0.64-0.75 one row after the other). The 0.7 target is met by the f32 paths with given
-// qparams except MX and NVFP4 (0.58-0.63).
-// It is not met by the fits: per-token fits reach 0.53-0.64 (a max pass and scales per row
-// before its codes); fits whose blocks span all rows (per-tensor, per-column) or that need the
-// NVFP4 tensor amax read x twice (0.27-0.41). Nor by bf16: its paths are bound by the
-// arithmetic (in L2 they encode 2-3 Gelem/s, 6-9 GB/s of traffic, under what 0.7 of the copy
-// needs, about 12 GB/s), so bf16 rows are read one at a time (reading them together was slower).
+// reads 13-16 GB/s instead of 9-11, and the one-pass floor (no scale, no certificate, no NaN
+// check, read the same way) reaches 0.94 of the copy (0.64-0.75 one row after the other). The
+// 0.7 target is met by the f32 paths with given qparams except MX and NVFP4 (0.57-0.65).
+// It is not met by the fits. Those that must see all of x before its first code (per-tensor,
+// per-column, NVFP4's tensor amax) read x twice: 2·in + out bytes move for the in + out counted,
+// so at the copy's own bandwidth they would reach (in + out) / (2·in + out) of it (f32 -> 8 bits:
+// 5/9), and the two-pass floor measures 0.47-0.49: no single-thread two-pass fit can reach 0.7
+// here. Per-tensor and per-column fits reach 0.8-0.9 of that floor, NVFP4 0.6. One-pass fits
+// reach 0.47-0.65 (a max pass and the scales of a panel before its codes). Nor is it met by
+// bf16: its paths are bound by the arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of
+// traffic, about what 0.7 of the copy needs, 10-14 GB/s, and DRAM streams leave less), so bf16
+// rows are read one at a time (reading them together was slower).
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
