@@ -865,6 +865,29 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
   check(quantizer<int4>({per_group(64)}), "int4 g64");
   check(quantizer<uint4>({per_group(128), mapping::asymmetric, convention::awq}), "uint4 awq g128");
   check(quantizer<int8>({per_token(), mapping::asymmetric}), "int8 asym per_token (min/max)");
+  {
+    // Per token, whole vectors (cols % 16 == 0): the encode of a group of rows also takes the
+    // maxima of the next group (rows_encode's Ahead: trailing its prefetch, the rest at the end)
+    const Index c2 = 4096, l2 = 4100;
+    REQUIRE(rows * c2 * Index(sizeof(float)) >= (Index(4) << 20));
+    const input in2 = make_input(rows, c2, l2, 78, 0);  // normal data: one largest |x| per row
+    const quantizer<int8> q2({per_token()});
+    const quantizer<float8_e4m3fn, float8_e8m0fnu> q3({per_token()});
+    CHECK(kernel::has_fast_path(q3));
+    for (int th : {1, 3}) {
+      check_same<xsimd::default_arch, float>(q2, in2, "int8 per_token, cols % 16 == 0", {th});
+      check_same<xsimd::default_arch, float>(q3, in2, "e4m3fn per_token, e8m0 scales, cols % 16 == 0", {th});
+    }
+    // a non-finite value in rows whose maxima were taken ahead: at the start, the middle, the end
+    for (auto [bi, bj] : {std::pair<Index, Index>{4, 0}, {5, 100}, {9, 4095}, {254, 4000}}) {
+      input bad2 = in2;
+      bad2.f[std::size_t(bi * l2 + bj)] = -std::numeric_limits<float>::infinity();
+      const std::string where = "(" + std::to_string(bi) + ", " + std::to_string(bj) + ")";
+      for (int th : {1, 3})
+        CHECK_THROWS_WITH_AS(kernel::quantize(q2, bad2.f.data(), rows, c2, l2, {th}), doctest::Contains(where.c_str()),
+                             lowbit::error);
+    }
+  }
   // A NaN in the last row: fit and given qparams throw, saying where
   input bad = in;
   bad.f[std::size_t((rows - 1) * ld + 4000)] = std::numeric_limits<float>::quiet_NaN();

@@ -38,7 +38,9 @@
 // hot, with the next panel prefetched meanwhile. Four vectors (crossing MX / NVFP4 blocks) go
 // out with one packing store (bytes or nibbles); outputs of >= 4 MiB use streaming stores.
 // Float inputs larger than L2 are read four rows at a time (512 bytes of each in turn for the
-// maxima, 4N elements of each for the codes), which the prefetcher serves faster.
+// maxima, 4N elements of each for the codes), which the prefetcher serves faster. Per token,
+// the encode of four rows also takes the maxima of the next four (a few vectors behind their
+// prefetch), so the stream from DRAM does not pause for a max pass (fit 0.65 -> 0.75 here).
 // Input is read once, except when a block spans all rows (per-tensor, per-column) or the
 // NVFP4 tensor amax is needed first: then twice. With given qparams x is read once, row by
 // row, its |x| bits max-reduced on the way (NaN/Inf detection); the SIMD encoder serves any
@@ -65,7 +67,7 @@
 // (128 × 256): Gelem/s with given qparams, then with the fit, f32 / bf16 (medians of 5; these
 // rows are bimodal from one process to the next, by up to 30 %).
 //   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given, fit
-//   int8 per-token           0.65     0.52      0.80       0.64      0.94     2.9 / 2.8, 1.5 / 1.7
+//   int8 per-token           0.75     0.52      0.80       0.64      0.94     2.9 / 2.8, 1.5 / 1.7
 //   int8 per-column          0.41     0.30      0.81       0.61      0.88     4.7 / 3.8, 2.6 / 2.9
 //   e4m3 per-tensor          0.39     0.27      0.70       0.34      0.90     2.7 / 2.6, 2.3 / 1.8
 //   e4m3 128×128             0.35     0.33      0.74       0.54      0.89     2.8 / 2.5, 1.9 / 1.9
@@ -80,13 +82,15 @@
 // Float inputs larger than L2 are read four rows at a time (interleaved_rows): one thread then
 // reads 13-16 GB/s instead of 9-11, and the one-pass floor (no scale, no certificate, no NaN
 // check, read the same way) reaches 0.94 of the copy (0.64-0.75 one row after the other). The
-// 0.7 target is met by the f32 paths with given qparams except MX and NVFP4 (0.57-0.65).
-// It is not met by the fits. Those that must see all of x before its first code (per-tensor,
-// per-column, NVFP4's tensor amax) read x twice: 2·in + out bytes move for the in + out counted,
-// so at the copy's own bandwidth they would reach (in + out) / (2·in + out) of it (f32 -> 8 bits:
-// 5/9), and the two-pass floor measures 0.47-0.49: no single-thread two-pass fit can reach 0.7
-// here. Per-tensor and per-column fits reach 0.8-0.9 of that floor, NVFP4 0.6. One-pass fits
-// reach 0.47-0.65 (a max pass and the scales of a panel before its codes). Nor is it met by
+// 0.7 target is met by the f32 paths with given qparams except MX and NVFP4 (0.57-0.65), and
+// by the f32 per-token fit (0.75: its max pass overlaps the encode of the rows before).
+// It is not met by the other fits. Those that must see all of x before its first code
+// (per-tensor, per-column, NVFP4's tensor amax) read x twice: 2·in + out bytes move for the
+// in + out counted, so at the copy's own bandwidth they would reach (in + out) / (2·in + out) of
+// it (f32 -> 8 bits: 5/9), and the two-pass floor measures 0.47-0.49: no single-thread two-pass
+// fit can reach 0.7 here. Per-tensor and per-column fits reach 0.8-0.9 of that floor, NVFP4 0.6.
+// The other one-pass fits reach 0.47-0.63 (a max pass and the scales of a panel before its
+// codes, while the stream from DRAM waits). Nor is it met by
 // bf16: its paths are bound by the arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of
 // traffic, about what 0.7 of the copy needs, 10-14 GB/s, and DRAM streams leave less), so bf16
 // rows are read one at a time (reading them together was slower).
@@ -398,6 +402,10 @@ void row_block_range(const T* x, Index n, Index bc, std::int32_t* hi, std::int32
 // only float inputs larger than L2 (interleaving).
 constexpr Index interleaved_rows = 4;
 
+// Elements by which row_encode's max of the rows read next trails their prefetch (Ahead).
+template <class A>
+constexpr Index ahead_lag = 16 * Index(simd::fb<A>::size);
+
 // Rows encoded by rows_encode: count of them, row s at x + s·ld, out + s·out_ld, divisors
 // d, r (z) + s·dstride; prefetch pf + s·ld for s < pf_rows.
 struct row_set {
@@ -417,10 +425,13 @@ struct row_set {
 // were not fitted to x). Zero: integer codes with zero points z[b] (z[j] when bc == 1),
 // simd::encode_quotient_zero. C is a template parameter: with the row count a run-time value,
 // the one-row loop ran slower (bf16 with given qparams, 128 × 128 blocks: about 0.53 -> 0.43
-// of the copy).
-template <Index C, class A, class F, bool Mul, class T, bool Zero, bool Seen>
+// of the copy). Ahead (rs.pf_rows == C): also ahead[s] = max |x| bits of row s of pf, n
+// elements, read ahead_lag elements behind its prefetch (so the max pass of the rows read next
+// overlaps this encode and the stream from DRAM does not pause for it).
+template <Index C, class A, class F, bool Mul, class T, bool Zero, bool Seen, bool Ahead = false>
 void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
-                bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs) {
+                bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs,
+                simd::ib<A>* ahead = nullptr) {
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
   constexpr Index N = Index(fb::size);
@@ -495,6 +506,23 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     if (p)
       for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(p + j + k);
   };
+  // Ahead: maxima of the rows read next, kept in registers; columns [0, done) of them are in
+  constexpr Index lag = ahead_lag<A>;
+  ib an[C];
+  for (Index s = 0; s < C; ++s) an[s] = ib(0);
+  Index done = 0;
+  auto ahead4 = [&](Index s, Index j) {
+    if constexpr (Ahead) {
+      if (j >= lag)
+        for (int k = 0; k < 4; ++k)
+          an[s] = xsimd::max(an[s], simd::abs_bits<A>(simd::load<A>(pf + s * ld + j - lag + k * N)));
+    }
+  };
+  auto finish_ahead = [&] {
+    if constexpr (Ahead)
+      for (Index s = 0; s < C; ++s) ahead[s] = xsimd::max(an[s], seg_max<A>(pf + s * ld + done, n - done));
+    (void)ahead, (void)done;
+  };
   Index j = 0;
   if (bc == 1) {
     for (; j + 4 * N <= n; j += 4 * N)
@@ -522,6 +550,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
             jj, cnt);
       }
     if constexpr (Seen) *seen = xsimd::max(*seen, m);
+    finish_ahead();
     return;
   }
   if (bc % N == 0) {
@@ -537,6 +566,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
       }
       for (Index s = 0; s < C; ++s) {
         prefetch4(pfrow(s), j);
+        ahead4(s, j);
         const T* xs = xrow(s);
         const float *ds = drow(s), *rs_ = rrow(s), *zs = zrow(s);
         fb xv[4], dv[4], rv[4], zv[4];
@@ -553,6 +583,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
         put4(orow(s), c, j, il);
       }
     }
+    done = std::max<Index>(0, j - lag);
   }
   const Index jt = j;
   for (Index s = 0; s < C; ++s) {
@@ -574,22 +605,28 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   }
   if constexpr (Seen) *seen = xsimd::max(*seen, m);
   (void)seen;
+  finish_ahead();
 }
 
 // Codes of rs.count rows: interleaved_rows of them read together (row_encode<interleaved_rows>),
 // fewer one at a time (row_encode<1>).
-template <class A, class F, bool Mul, class T, bool Zero = false, bool Seen = false>
+// Ahead: rows read together with a full set read next, whose maxima go to ahead[0..count).
+template <class A, class F, bool Mul, class T, bool Zero = false, bool Seen = false, bool Ahead = false>
 void rows_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
-                 bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs) {
+                 bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs,
+                 simd::ib<A>* ahead = nullptr) {
   if (rs.count == interleaved_rows) {
-    row_encode<interleaved_rows, A, F, Mul, T, Zero, Seen>(x, n, bc, d, r, out, packed, streamed, pf, seen, z, rs);
+    row_encode<interleaved_rows, A, F, Mul, T, Zero, Seen, Ahead>(x, n, bc, d, r, out, packed, streamed, pf, seen, z,
+                                                                  rs, ahead);
     return;
   }
-  for (Index s = 0; s < rs.count; ++s)
-    row_encode<1, A, F, Mul, T, Zero, Seen>(x + s * rs.ld, n, bc, d + s * rs.dstride, r + s * rs.dstride,
-                                            out + s * rs.out_ld, packed, streamed,
-                                            pf && s < rs.pf_rows ? pf + s * rs.ld : nullptr, seen,
-                                            Zero ? z + s * rs.dstride : z, row_set{});
+  if constexpr (Ahead) LOWBIT_CHECK(false, "rows_encode: ahead needs interleaved_rows rows");
+  else
+    for (Index s = 0; s < rs.count; ++s)
+      row_encode<1, A, F, Mul, T, Zero, Seen>(x + s * rs.ld, n, bc, d + s * rs.dstride, r + s * rs.dstride,
+                                              out + s * rs.out_ld, packed, streamed,
+                                              pf && s < rs.pf_rows ? pf + s * rs.ld : nullptr, seen,
+                                              Zero ? z + s * rs.dstride : z, row_set{});
 }
 
 // Chunk of a row read before moving to the next row: 512 bytes (128 floats, 256 bfloat16).
@@ -752,96 +789,114 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   std::vector<std::int32_t> amax_all(per), amin_all(ranged ? per : 0);
   std::vector<float> scale_all(per), eff_all(per), rec_all(per), zero_all(zp ? per : 0), lo_all(zp ? per : 0),
       hi_all(zp ? per : 0);
+  // Per token, rows read together: the encode of a task also takes the maxima of the next task's
+  // rows (rows_encode's Ahead), which then skips its max pass.
+  const bool ahead_rows = std::is_same_v<T, float> && together && rg == S && gc == 1 && !zp;
   std::atomic<bool> bad{false};
-  LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1))
-  for (Index task = 0; task < tasks; ++task) {
-    // Block row gi0 + u of the task: entries [u·pad, (u + 1)·pad) of each array.
-    const std::size_t off = std::size_t(npad) * std::size_t(simd::thread_id());
-    std::int32_t* amax = amax_all.data() + off;
-    float* scale = scale_all.data() + off;
-    float* eff = eff_all.data() + off;
-    float* rec = rec_all.data() + off;
-    std::int32_t* amin = ranged ? amin_all.data() + off : nullptr;  // max of ~key: ~amin[k] is the min's key
-    float* zero = zp ? zero_all.data() + off : nullptr;
-    const Index gi0 = task / npan * rg, gi1 = std::min(gr, gi0 + rg), b0 = (task % npan) * pb, b1 = std::min(gc, b0 + pb);
-    const Index i0 = gi0 * br, i1 = std::min(rows, gi1 * br), c0 = b0 * bc, c1 = std::min(cols, b1 * bc);
-    // The max pass reads rows whole: the encode pass of the previous panel prefetched them, rows
-    // together (whole rows keep N blocks per transpose-reduction).
-    const Index len = together ? round_up(c1 - c0, bc) : 0;
-    // Entry of (i, j0): rg > 1 only for 1-row blocks; no division in the common case (short
-    // in-cache rows pay for each)
-    auto at = [&](Index i, Index j0) { return (rg > 1 ? (i - i0) * pad : 0) + (j0 == c0 ? 0 : (j0 - c0) / bc); };
-    if (ranged) {
-      std::fill(amax, amax + npad, std::numeric_limits<std::int32_t>::min());
-      std::fill(amin, amin + npad, std::numeric_limits<std::int32_t>::min());
-      over_rows(i0, i1, c0, c1, bc, len, [&](Index i, Index j0, Index j1) {
-        row_block_range<A>(x + i * ld + j0, j1 - j0, bc, amax + at(i, j0), amin + at(i, j0));
-      });
-    } else {
-      std::fill(amax, amax + npad, 0);
-      over_rows(i0, i1, c0, c1, bc, len,
-                [&](Index i, Index j0, Index j1) { row_block_max<A>(x + i * ld + j0, j1 - j0, bc, amax + at(i, j0)); });
-    }
-    // NaN/Inf: a block maximum (or ~minimum key) >= +inf's bits; padding lanes hold 0 / INT32_MIN
-    simd::ib<A> worst(std::numeric_limits<std::int32_t>::min());
-    for (Index k = 0; k < npad; k += N) {
-      worst = xsimd::max(worst, simd::ib<A>::load_unaligned(amax + k));
-      if (ranged) worst = xsimd::max(worst, simd::ib<A>::load_unaligned(amin + k));
-    }
-    if (simd::hmax<A>(worst) >= nonfinite_bits) {
-      bad = true;
-      continue;
-    }
-    if (zp) {
-      float* lo = lo_all.data() + off;
-      float* hi = hi_all.data() + off;
-      for (Index u = 0; u < rg; ++u)
-        for (Index k = 0; k < pad; ++k) {
-          const Index e = u * pad + k, gi = gi0 + u;
-          if (k >= b1 - b0 || gi >= gi1) {  // padding lanes
-            lo[e] = hi[e] = 0.0f;
-          } else if (ranged) {
-            lo[e] = simd::key_to_float(~amin[e]);
-            hi[e] = simd::key_to_float(amax[e]);
-          } else {
-            hi[e] = bits_to_float(amax[e]);
-            lo[e] = -hi[e];
-          }
-          if (pad_tail && ((b0 + k + 1) * bc > cols || (gi + 1) * br > rows)) {  // the fit's zero padding
-            lo[e] = std::fmin(lo[e], 0.0f);
-            hi[e] = std::fmax(hi[e], 0.0f);
-          }
-        }
-      zero_block_params<A>(q, lo, hi, npad, t, scale, eff, zero);
-      for (Index gi = gi0; gi < gi1; ++gi)
-        std::copy(zero + (gi - gi0) * pad, zero + (gi - gi0) * pad + (b1 - b0), &p.zero(gi, b0));  // row-major grid
-    } else {
-      block_scales<A>(q, amax, npad, t, scale, eff);
-    }
-    for (Index gi = gi0; gi < gi1; ++gi)
-      std::copy(scale + (gi - gi0) * pad, scale + (gi - gi0) * pad + (b1 - b0), &p.scale(gi, b0));
-    reciprocals(eff, rec, npad);
-    // The next task's rows, prefetched row for row (chunk for chunk) while this task is encoded.
-    const Index nt_task = task + 1, ngi = nt_task / npan * rg, nb0 = (nt_task % npan) * pb;
-    const Index ni0 = ngi * br, ni1 = nt_task < tasks ? std::min(rows, (ngi + rg) * br) : ni0, nc0 = nb0 * bc;
-    // Rows together: one block row of 1-row blocks each (rg > 1), or rows of one block row.
-    const Index step = together ? S : 1, dstride = rg > 1 ? pad : 0;
-    for (Index i = i0; i < i1; i += step) {
-      const Index cnt = std::min(step, i1 - i), ni = ni0 + (i - i0), e = at(i, c0);
-      const row_set rs{cnt, ld, out_ld, dstride, std::max<Index>(0, std::min(cnt, ni1 - ni))};
-      std::uint8_t* o = out + i * out_ld + (packed ? c0 / 2 : c0);
-      const T* pf = ni < ni1 ? x + ni * ld + nc0 : nullptr;
-      if constexpr (simd_zero_element<F>()) {
-        if (zp) {
-          rows_encode<A, F, false, T, true>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed, streamed, pf,
-                                            nullptr, zero + e, rs);
-          continue;
-        }
+  LOWBIT_KERNEL_OMP(parallel num_threads(nt) if (nt > 1 && tasks > 1)) {
+    Index ready = -1;  // the task whose maxima this thread's last encode left in amax
+    LOWBIT_KERNEL_OMP(for schedule(static))
+    for (Index task = 0; task < tasks; ++task) {
+      // Block row gi0 + u of the task: entries [u·pad, (u + 1)·pad) of each array.
+      const std::size_t off = std::size_t(npad) * std::size_t(simd::thread_id());
+      std::int32_t* amax = amax_all.data() + off;
+      float* scale = scale_all.data() + off;
+      float* eff = eff_all.data() + off;
+      float* rec = rec_all.data() + off;
+      std::int32_t* amin = ranged ? amin_all.data() + off : nullptr;  // max of ~key: ~amin[k] is the min's key
+      float* zero = zp ? zero_all.data() + off : nullptr;
+      const Index gi0 = task / npan * rg, gi1 = std::min(gr, gi0 + rg);
+      const Index b0 = (task % npan) * pb, b1 = std::min(gc, b0 + pb);
+      const Index i0 = gi0 * br, i1 = std::min(rows, gi1 * br), c0 = b0 * bc, c1 = std::min(cols, b1 * bc);
+      // The max pass reads rows whole: the encode pass of the previous panel prefetched them, rows
+      // together (whole rows keep N blocks per transpose-reduction).
+      const Index len = together ? round_up(c1 - c0, bc) : 0;
+      // Entry of (i, j0): rg > 1 only for 1-row blocks; no division in the common case (short
+      // in-cache rows pay for each)
+      auto at = [&](Index i, Index j0) { return (rg > 1 ? (i - i0) * pad : 0) + (j0 == c0 ? 0 : (j0 - c0) / bc); };
+      if (ranged) {
+        std::fill(amax, amax + npad, std::numeric_limits<std::int32_t>::min());
+        std::fill(amin, amin + npad, std::numeric_limits<std::int32_t>::min());
+        over_rows(i0, i1, c0, c1, bc, len, [&](Index i, Index j0, Index j1) {
+          row_block_range<A>(x + i * ld + j0, j1 - j0, bc, amax + at(i, j0), amin + at(i, j0));
+        });
+      } else if (task != ready) {
+        std::fill(amax, amax + npad, 0);
+        over_rows(i0, i1, c0, c1, bc, len, [&](Index i, Index j0, Index j1) {
+          row_block_max<A>(x + i * ld + j0, j1 - j0, bc, amax + at(i, j0));
+        });
       }
-      rows_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed, streamed, pf, nullptr,
-                             nullptr, rs);
+      // NaN/Inf: a block maximum (or ~minimum key) >= +inf's bits; padding lanes hold 0 / INT32_MIN
+      simd::ib<A> worst(std::numeric_limits<std::int32_t>::min());
+      for (Index k = 0; k < npad; k += N) {
+        worst = xsimd::max(worst, simd::ib<A>::load_unaligned(amax + k));
+        if (ranged) worst = xsimd::max(worst, simd::ib<A>::load_unaligned(amin + k));
+      }
+      if (simd::hmax<A>(worst) >= nonfinite_bits) {
+        bad = true;
+        continue;
+      }
+      if (zp) {
+        float* lo = lo_all.data() + off;
+        float* hi = hi_all.data() + off;
+        for (Index u = 0; u < rg; ++u)
+          for (Index k = 0; k < pad; ++k) {
+            const Index e = u * pad + k, gi = gi0 + u;
+            if (k >= b1 - b0 || gi >= gi1) {  // padding lanes
+              lo[e] = hi[e] = 0.0f;
+            } else if (ranged) {
+              lo[e] = simd::key_to_float(~amin[e]);
+              hi[e] = simd::key_to_float(amax[e]);
+            } else {
+              hi[e] = bits_to_float(amax[e]);
+              lo[e] = -hi[e];
+            }
+            if (pad_tail && ((b0 + k + 1) * bc > cols || (gi + 1) * br > rows)) {  // the fit's zero padding
+              lo[e] = std::fmin(lo[e], 0.0f);
+              hi[e] = std::fmax(hi[e], 0.0f);
+            }
+          }
+        zero_block_params<A>(q, lo, hi, npad, t, scale, eff, zero);
+        for (Index gi = gi0; gi < gi1; ++gi)
+          std::copy(zero + (gi - gi0) * pad, zero + (gi - gi0) * pad + (b1 - b0), &p.zero(gi, b0));  // row-major grid
+      } else {
+        block_scales<A>(q, amax, npad, t, scale, eff);
+      }
+      for (Index gi = gi0; gi < gi1; ++gi)
+        std::copy(scale + (gi - gi0) * pad, scale + (gi - gi0) * pad + (b1 - b0), &p.scale(gi, b0));
+      reciprocals(eff, rec, npad);
+      // The next task's rows, prefetched row for row (chunk for chunk) while this task is encoded.
+      const Index nt_task = task + 1, ngi = nt_task / npan * rg, nb0 = (nt_task % npan) * pb;
+      const Index ni0 = ngi * br, ni1 = nt_task < tasks ? std::min(rows, (ngi + rg) * br) : ni0, nc0 = nb0 * bc;
+      // Rows together: one block row of 1-row blocks each (rg > 1), or rows of one block row.
+      const Index step = together ? S : 1, dstride = rg > 1 ? pad : 0;
+      for (Index i = i0; i < i1; i += step) {
+        const Index cnt = std::min(step, i1 - i), ni = ni0 + (i - i0), e = at(i, c0);
+        const row_set rs{cnt, ld, out_ld, dstride, std::max<Index>(0, std::min(cnt, ni1 - ni))};
+        std::uint8_t* o = out + i * out_ld + (packed ? c0 / 2 : c0);
+        const T* pf = ni < ni1 ? x + ni * ld + nc0 : nullptr;
+        if constexpr (simd_zero_element<F>()) {
+          if (zp) {
+            rows_encode<A, F, false, T, true>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed, streamed, pf,
+                                              nullptr, zero + e, rs);
+            continue;
+          }
+        }
+        if constexpr (std::is_same_v<T, float>) {
+          if (ahead_rows && cnt == S && rs.pf_rows == S) {  // amax is free once the scales are made
+            simd::ib<A> an[S];
+            rows_encode<A, F, mul, T, false, false, true>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed,
+                                                          streamed, pf, nullptr, nullptr, rs, an);
+            for (Index u = 0; u < S; ++u) amax[u * pad] = simd::hmax<A>(an[u]);
+            ready = task + 1;
+            continue;
+          }
+        }
+        rows_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed, streamed, pf, nullptr,
+                               nullptr, rs);
+      }
+      if (streamed) simd::fence();
     }
-    if (streamed) simd::fence();
   }
   return !bad;
 }
