@@ -877,6 +877,12 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
     for (int th : {1, 3}) {
       check_same<xsimd::default_arch, float>(q2, in2, "int8 per_token, cols % 16 == 0", {th});
       check_same<xsimd::default_arch, float>(q3, in2, "e4m3fn per_token, e8m0 scales, cols % 16 == 0", {th});
+      // blocks along the row, read together with whole vectors (their max pass stays separate)
+      check_same<xsimd::default_arch, float>(quantizer<int4>({per_group(128)}), in2, "int4 g128", {th});
+      check_same<xsimd::default_arch, float>(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), in2, "mxfp8",
+                                             {th});
+      check_same<xsimd::default_arch, float>(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), in2, "nvfp4",
+                                             {th});
     }
     // a non-finite value in rows whose maxima were taken ahead: at the start, the middle, the end
     for (auto [bi, bj] : {std::pair<Index, Index>{4, 0}, {5, 100}, {9, 4095}, {254, 4000}}) {
