@@ -67,7 +67,7 @@
 // (128 × 256): Gelem/s with given qparams, then with the fit, f32 / bf16 (medians of 5; these
 // rows are bimodal from one process to the next, by up to 30 %).
 //   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given, fit
-//   int8 per-token           0.75     0.52      0.80       0.64      0.94     2.9 / 2.8, 1.5 / 1.7
+//   int8 per-token           0.75*    0.52      0.80       0.64      0.94     2.9 / 2.8, 1.5 / 1.7
 //   int8 per-column          0.41     0.30      0.81       0.61      0.88     4.7 / 3.8, 2.6 / 2.9
 //   e4m3 per-tensor          0.39     0.27      0.70       0.34      0.90     2.7 / 2.6, 2.3 / 1.8
 //   e4m3 128×128             0.35     0.33      0.74       0.54      0.89     2.8 / 2.5, 1.9 / 1.9
@@ -79,6 +79,8 @@
 //   int8 asym per-token      0.58     0.37      0.76       0.61      0.95     2.6 / 2.5, 1.3 / 0.9
 //   floor: one pass          0.94     0.90     (minimal_pass: saturate(RNE(x · c)), packed, streamed)
 //   floor: two passes        0.47     0.49     (a bare max pass over x, then minimal_pass)
+//   * with Ahead (below): medians of 4 runs alternating with the code before it (0.65), 0.71
+//     against 0.67 in a slower window (3 runs)
 // Float inputs larger than L2 are read four rows at a time (interleaved_rows): one thread then
 // reads 13-16 GB/s instead of 9-11, and the one-pass floor (no scale, no certificate, no NaN
 // check, read the same way) reaches 0.94 of the copy (0.64-0.75 one row after the other). The
@@ -90,10 +92,10 @@
 // it (f32 -> 8 bits: 5/9), and the two-pass floor measures 0.47-0.49: no single-thread two-pass
 // fit can reach 0.7 here. Per-tensor and per-column fits reach 0.8-0.9 of that floor, NVFP4 0.6.
 // The other one-pass fits reach 0.47-0.63 (a max pass and the scales of a panel before its
-// codes, while the stream from DRAM waits). Nor is it met by
-// bf16: its paths are bound by the arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of
-// traffic, about what 0.7 of the copy needs, 10-14 GB/s, and DRAM streams leave less), so bf16
-// rows are read one at a time (reading them together was slower).
+// codes, while the stream from DRAM waits). Nor is it met by bf16: its paths are bound by the
+// arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of traffic, about what 0.7 of the copy
+// needs, 10-14 GB/s, and DRAM streams leave less), so bf16 rows are read one at a time (reading
+// them together was slower).
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
