@@ -508,7 +508,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     if (p)
       for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(p + j + k);
   };
-  // Ahead: maxima of the rows read next, kept in registers; columns [0, done) of them are in
+  // Ahead: maxima of the rows read next, kept in registers (an[s]: columns [0, done) of row s)
   constexpr Index lag = ahead_lag<A>;
   ib an[C];
   for (Index s = 0; s < C; ++s) an[s] = ib(0);
