@@ -866,8 +866,9 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
   check(quantizer<uint4>({per_group(128), mapping::asymmetric, convention::awq}), "uint4 awq g128");
   check(quantizer<int8>({per_token(), mapping::asymmetric}), "int8 asym per_token (min/max)");
   {
-    // Per token, whole vectors (cols % 16 == 0): the encode of a group of rows also takes the
-    // maxima of the next group (rows_encode's Ahead: trailing its prefetch, the rest at the end)
+    // Per token and 2-D blocks, whole vectors (cols % 16 == 0): the encode of a group of rows also
+    // takes the block maxima of the next task's rows (rows_encode's Ahead: trailing its prefetch,
+    // the rest at the end)
     const Index c2 = 4096, l2 = 4100;
     REQUIRE(rows * c2 * Index(sizeof(float)) >= (Index(4) << 20));
     const input in2 = make_input(rows, c2, l2, 78, 0);  // normal data: one largest |x| per row
@@ -883,15 +884,24 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
                                              {th});
       check_same<xsimd::default_arch, float>(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), in2, "nvfp4",
                                              {th});
+      // 2-D blocks: panels of 128 rows × 2048 columns, the next panel's block maxima (the same
+      // rows, or the next band) taken in the encode of this one; the last band (3 rows) apart
+      check_same<xsimd::default_arch, float>(quantizer<float8_e4m3fn>({block(128, 128)}), in2, "e4m3fn 128x128", {th});
+      check_same<xsimd::default_arch, float>(quantizer<int8>({block(64, 256)}), in2, "int8 64x256", {th});
     }
     // a non-finite value in rows whose maxima were taken ahead: at the start, the middle, the end
-    for (auto [bi, bj] : {std::pair<Index, Index>{4, 0}, {5, 100}, {9, 4095}, {254, 4000}}) {
+    const quantizer<float8_e4m3fn> q4({block(128, 128)});
+    for (auto [bi, bj] : {std::pair<Index, Index>{4, 0}, {5, 100}, {9, 4095}, {254, 4000}, {5, 2048}, {127, 4095},
+                          {60, 4000}, {128, 0}, {200, 1000}}) {
       input bad2 = in2;
       bad2.f[std::size_t(bi * l2 + bj)] = -std::numeric_limits<float>::infinity();
       const std::string where = "(" + std::to_string(bi) + ", " + std::to_string(bj) + ")";
-      for (int th : {1, 3})
+      for (int th : {1, 3}) {
         CHECK_THROWS_WITH_AS(kernel::quantize(q2, bad2.f.data(), rows, c2, l2, {th}), doctest::Contains(where.c_str()),
                              lowbit::error);
+        CHECK_THROWS_WITH_AS(kernel::quantize(q4, bad2.f.data(), rows, c2, l2, {th}), doctest::Contains(where.c_str()),
+                             lowbit::error);
+      }
     }
   }
   // A NaN in the last row: fit and given qparams throw, saying where

@@ -38,9 +38,10 @@
 // hot, with the next panel prefetched meanwhile. Four vectors (crossing MX / NVFP4 blocks) go
 // out with one packing store (bytes or nibbles); outputs of >= 4 MiB use streaming stores.
 // Float inputs larger than L2 are read four rows at a time (512 bytes of each in turn for the
-// maxima, 4N elements of each for the codes), which the prefetcher serves faster. Per token,
-// the encode of four rows also takes the maxima of the next four (a few vectors behind their
-// prefetch), so the stream from DRAM does not pause for a max pass (fit 0.65 -> 0.75 here).
+// maxima, 4N elements of each for the codes), which the prefetcher serves faster. Per token and
+// for 2-D blocks, the encode of four rows also takes the block maxima of the next task's rows (a
+// few vectors behind their prefetch), so the stream from DRAM does not pause for a max pass
+// (fit 0.65 -> 0.75 per token, 0.36 -> 0.50 for 128 × 128 blocks here).
 // Input is read once, except when a block spans all rows (per-tensor, per-column) or the
 // NVFP4 tensor amax is needed first: then twice. With given qparams x is read once, row by
 // row, its |x| bits max-reduced on the way (NaN/Inf detection); the SIMD encoder serves any
@@ -407,6 +408,9 @@ constexpr Index interleaved_rows = 4;
 // Elements by which row_encode's max of the rows read next trails their prefetch (Ahead).
 template <class A>
 constexpr Index ahead_lag = 16 * Index(simd::fb<A>::size);
+// Elements by which row_encode's Ahead prefetches the rows it encodes.
+template <class A>
+constexpr Index ahead_lead = 8 * Index(simd::fb<A>::size);
 
 // Rows encoded by rows_encode: count of them, row s at x + s·ld, out + s·out_ld, divisors
 // d, r (z) + s·dstride; prefetch pf + s·ld for s < pf_rows.
@@ -427,13 +431,15 @@ struct row_set {
 // were not fitted to x). Zero: integer codes with zero points z[b] (z[j] when bc == 1),
 // simd::encode_quotient_zero. C is a template parameter: with the row count a run-time value,
 // the one-row loop ran slower (bf16 with given qparams, 128 × 128 blocks: about 0.53 -> 0.43
-// of the copy). Ahead (rs.pf_rows == C): also ahead[s] = max |x| bits of row s of pf, n
-// elements, read ahead_lag elements behind its prefetch (so the max pass of the rows read next
-// overlaps this encode and the stream from DRAM does not pause for it).
+// of the copy). Ahead (rs.pf_rows == C; one block, bc >= n, or bc % 4N == 0): also the
+// block maxima of the rows read next, ahead[b + s·rs.dstride] = max(itself, max |x| bits of block
+// b of row s of pf) (n elements, blocks of width bc), read ahead_lag elements behind their
+// prefetch, so the max pass of the rows read next overlaps this encode and the stream from DRAM
+// does not pause for it. dstride 0: the rows share one block row, their maxima combined.
 template <Index C, class A, class F, bool Mul, class T, bool Zero, bool Seen, bool Ahead = false>
 void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
                 bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs,
-                simd::ib<A>* ahead = nullptr) {
+                std::int32_t* ahead = nullptr) {
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
   constexpr Index N = Index(fb::size);
@@ -508,11 +514,23 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
     if (p)
       for (Index k = 0; k < 4 * N; k += 64 / Index(sizeof(T))) simd::prefetch(p + j + k);
   };
-  // Ahead: maxima of the rows read next, kept in registers (an[s]: columns [0, done) of row s)
+  // Ahead: maxima of the rows read next. an[s] holds columns [ab·bc, done) of row s, in registers;
+  // a block's maxima go to `ahead` when the reading passes its end (every gpb 4-vector steps).
   constexpr Index lag = ahead_lag<A>;
   ib an[C];
   for (Index s = 0; s < C; ++s) an[s] = ib(0);
-  Index done = 0;
+  Index done = 0, ab = 0, steps = 0;
+  const Index gpb = bc < n ? bc / (4 * N) : n;  // steps per block (never reached: one block)
+  auto flush = [&] {  // an[] into block ab
+    if (dstride == 0) {
+      ib mm = an[0];
+      for (Index s = 1; s < C; ++s) mm = xsimd::max(mm, an[s]);
+      ahead[ab] = std::max(ahead[ab], simd::hmax<A>(mm));
+    } else {
+      for (Index s = 0; s < C; ++s) ahead[ab + s * dstride] = std::max(ahead[ab + s * dstride], simd::hmax<A>(an[s]));
+    }
+    for (Index s = 0; s < C; ++s) an[s] = ib(0);
+  };
   auto ahead4 = [&](Index s, Index j) {
     if constexpr (Ahead) {
       if (j >= lag)
@@ -520,10 +538,20 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
           an[s] = xsimd::max(an[s], simd::abs_bits<A>(simd::load<A>(pf + s * ld + j - lag + k * N)));
     }
   };
-  auto finish_ahead = [&] {
-    if constexpr (Ahead)
-      for (Index s = 0; s < C; ++s) ahead[s] = xsimd::max(an[s], seg_max<A>(pf + s * ld + done, n - done));
-    (void)ahead, (void)done;
+  auto ahead_step = [&](Index j) {  // after ahead4 of every row
+    if constexpr (Ahead) {
+      if (j >= lag && ++steps == gpb) flush(), ++ab, steps = 0;
+    }
+  };
+  auto finish_ahead = [&] {  // columns [done, n): to the end of block ab, then whole blocks
+    if constexpr (Ahead) {
+      const Index e = std::min(n, (ab + 1) * bc);
+      for (Index s = 0; s < C; ++s) an[s] = xsimd::max(an[s], seg_max<A>(pf + s * ld + done, e - done));
+      flush();
+      if (e < n)
+        for (Index s = 0; s < C; ++s) row_block_max<A>(pf + s * ld + e, n - e, bc, ahead + ab + 1 + s * dstride);
+    }
+    (void)ahead, (void)done, (void)ab, (void)steps, (void)gpb;
   };
   Index j = 0;
   if (bc == 1) {
@@ -570,6 +598,8 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
         prefetch4(pfrow(s), j);
         ahead4(s, j);
         const T* xs = xrow(s);
+        if constexpr (Ahead)  // the rows encoded come from L2 or L3 (2-D blocks: a band of rows)
+          if (j + ahead_lead<A> + 4 * N <= n) prefetch4(xs, j + ahead_lead<A>);
         const float *ds = drow(s), *rs_ = rrow(s), *zs = zrow(s);
         fb xv[4], dv[4], rv[4], zv[4];
         if (il) {
@@ -584,6 +614,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
         code4(xv, dv, rv, zv, c);
         put4(orow(s), c, j, il);
       }
+      ahead_step(j);
     }
     done = std::max<Index>(0, j - lag);
   }
@@ -612,11 +643,11 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
 
 // Codes of rs.count rows: interleaved_rows of them read together (row_encode<interleaved_rows>),
 // fewer one at a time (row_encode<1>).
-// Ahead: rows read together with a full set read next, whose maxima go to ahead[0..count).
+// Ahead: rows read together with a full set read next, whose block maxima go to ahead.
 template <class A, class F, bool Mul, class T, bool Zero = false, bool Seen = false, bool Ahead = false>
 void rows_encode(const T* x, Index n, Index bc, const float* d, const float* r, std::uint8_t* out, bool packed,
                  bool streamed, const T* pf, simd::ib<A>* seen, const float* z, const row_set& rs,
-                 simd::ib<A>* ahead = nullptr) {
+                 std::int32_t* ahead = nullptr) {
   if (rs.count == interleaved_rows) {
     row_encode<interleaved_rows, A, F, Mul, T, Zero, Seen, Ahead>(x, n, bc, d, r, out, packed, streamed, pf, seen, z,
                                                                   rs, ahead);
@@ -782,6 +813,11 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   // rows are read as long contiguous segments, or interleaved chunks, which the hardware
   // prefetcher follows; the next panel is prefetched while this one is encoded).
   const Index rg = together && br == 1 ? S : 1;
+  // Rows read together, whole rows or 2-D blocks of a multiple of 4N columns: the encode of a
+  // task also takes the block maxima of the next task's rows (rows_encode's Ahead), which then
+  // skips its max pass. (Blocks along one row gained nothing from it: their max pass reads the
+  // panel from L2.)
+  const bool ahead_ok = std::is_same_v<T, float> && together && !zp && (gc == 1 || (rg == 1 && bc % (4 * N) == 0));
   const Index budget = Index(1024) * 1024 / Index(sizeof(T));
   Index pb = bc == 1 ? gc : std::max<Index>(1, budget / (rg * br * bc));
   if (pb > N) pb = pb / N * N;
@@ -791,9 +827,6 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   std::vector<std::int32_t> amax_all(per), amin_all(ranged ? per : 0);
   std::vector<float> scale_all(per), eff_all(per), rec_all(per), zero_all(zp ? per : 0), lo_all(zp ? per : 0),
       hi_all(zp ? per : 0);
-  // Per token, rows read together: the encode of a task also takes the maxima of the next task's
-  // rows (rows_encode's Ahead), which then skips its max pass.
-  const bool ahead_rows = std::is_same_v<T, float> && together && rg == S && gc == 1 && !zp;
   std::atomic<bool> bad{false};
   LOWBIT_KERNEL_OMP(parallel num_threads(nt) if (nt > 1 && tasks > 1)) {
     Index ready = -1;  // the task whose maxima this thread's last encode left in amax
@@ -870,6 +903,10 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
       // The next task's rows, prefetched row for row (chunk for chunk) while this task is encoded.
       const Index nt_task = task + 1, ngi = nt_task / npan * rg, nb0 = (nt_task % npan) * pb;
       const Index ni0 = ngi * br, ni1 = nt_task < tasks ? std::min(rows, (ngi + rg) * br) : ni0, nc0 = nb0 * bc;
+      // Ahead: the next task has this one's shape, every group of rows is full
+      const bool ahead = ahead_ok && ni1 - ni0 == i1 - i0 && (i1 - i0) % S == 0 &&
+                         std::min(cols, nc0 + pb * bc) - nc0 == c1 - c0;
+      if (ahead) std::fill(amax, amax + npad, 0);  // amax is free once the scales are made
       // Rows together: one block row of 1-row blocks each (rg > 1), or rows of one block row.
       const Index step = together ? S : 1, dstride = rg > 1 ? pad : 0;
       for (Index i = i0; i < i1; i += step) {
@@ -885,18 +922,16 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
           }
         }
         if constexpr (std::is_same_v<T, float>) {
-          if (ahead_rows && cnt == S && rs.pf_rows == S) {  // amax is free once the scales are made
-            simd::ib<A> an[S];
+          if (ahead) {  // the next task's row ni has this row's entries
             rows_encode<A, F, mul, T, false, false, true>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed,
-                                                          streamed, pf, nullptr, nullptr, rs, an);
-            for (Index u = 0; u < S; ++u) amax[u * pad] = simd::hmax<A>(an[u]);
-            ready = task + 1;
+                                                          streamed, pf, nullptr, nullptr, rs, amax + e);
             continue;
           }
         }
         rows_encode<A, F, mul>(x + i * ld + c0, c1 - c0, bc, eff + e, rec + e, o, packed, streamed, pf, nullptr,
                                nullptr, rs);
       }
+      if (ahead) ready = task + 1;
       if (streamed) simd::fence();
     }
   }
