@@ -41,7 +41,7 @@
 // maxima, 4N elements of each for the codes), which the prefetcher serves faster. Per token and
 // for 2-D blocks, the encode of four rows also takes the block maxima of the next task's rows (a
 // few vectors behind their prefetch), so the stream from DRAM does not pause for a max pass
-// (fit 0.65 -> 0.75 per token, 0.36 -> 0.50 for 128 × 128 blocks here).
+// (fit 0.65 -> 0.75 per token, 0.43 -> 0.51 for 128 × 128 blocks here).
 // Input is read once, except when a block spans all rows (per-tensor, per-column) or the
 // NVFP4 tensor amax is needed first: then twice. With given qparams x is read once, row by
 // row, its |x| bits max-reduced on the way (NaN/Inf detection); the SIMD encoder serves any
@@ -71,7 +71,7 @@
 //   int8 per-token           0.75*    0.52      0.80       0.64      0.94     2.9 / 2.8, 1.5 / 1.7
 //   int8 per-column          0.41     0.30      0.81       0.61      0.88     4.7 / 3.8, 2.6 / 2.9
 //   e4m3 per-tensor          0.39     0.27      0.70       0.34      0.90     2.7 / 2.6, 2.3 / 1.8
-//   e4m3 128×128             0.35     0.33      0.74       0.54      0.89     2.8 / 2.5, 1.9 / 1.9
+//   e4m3 128×128             0.51†    0.33      0.74       0.54      0.89     2.8 / 2.5, 1.9 / 1.9
 //   mxfp8 (e4m3 + e8m0)      0.54     0.40      0.65       0.56      0.72     2.4 / 2.2, 1.4 / 1.4
 //   mxfp4 (packed)           0.53     0.34      0.60       0.39      0.77     2.3 / 2.1, 1.4 / 1.3
 //   nvfp4 (packed)           0.28     0.19      0.57       0.33      0.64     2.1 / 1.9, 1.1 / 1.1
@@ -82,6 +82,7 @@
 //   floor: two passes        0.47     0.49     (a bare max pass over x, then minimal_pass)
 //   * with Ahead (below): medians of 4 runs alternating with the code before it (0.65), 0.71
 //     against 0.67 in a slower window (3 runs)
+//   † with Ahead for 2-D blocks: medians of 5 runs alternating with the code before it (0.43)
 // Float inputs larger than L2 are read four rows at a time (interleaved_rows): one thread then
 // reads 13-16 GB/s instead of 9-11, and the one-pass floor (no scale, no certificate, no NaN
 // check, read the same way) reaches 0.94 of the copy (0.64-0.75 one row after the other). The
@@ -93,7 +94,11 @@
 // it (f32 -> 8 bits: 5/9), and the two-pass floor measures 0.47-0.49: no single-thread two-pass
 // fit can reach 0.7 here. Per-tensor and per-column fits reach 0.8-0.9 of that floor, NVFP4 0.6.
 // The other one-pass fits reach 0.47-0.63 (a max pass and the scales of a panel before its
-// codes, while the stream from DRAM waits). Nor is it met by bf16: its paths are bound by the
+// codes, while the stream from DRAM waits). With Ahead, 128 × 128 blocks reach 0.51: a panel of
+// 128 rows × 2048 columns (1 MiB) is read from DRAM during the encode of the panel before and
+// encoded from cache a panel later, and its loads still wait for part of it (panels of whole
+// bands, 4 MiB, kept in L3 here, gave 0.55; 256-1024 columns, which L2 holds, 0.38-0.45:
+// shorter runs per row and page are read more slowly). Nor is it met by bf16: its paths are bound by the
 // arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of traffic, about what 0.7 of the copy
 // needs, 10-14 GB/s, and DRAM streams leave less), so bf16 rows are read one at a time (reading
 // them together was slower).
