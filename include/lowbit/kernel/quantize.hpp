@@ -98,10 +98,10 @@
 // 128 rows × 2048 columns (1 MiB) is read from DRAM during the encode of the panel before and
 // encoded from cache a panel later, and its loads still wait for part of it (panels of whole
 // bands, 4 MiB, kept in L3 here, gave 0.55; 256-1024 columns, which L2 holds, 0.38-0.45:
-// shorter runs per row and page are read more slowly). Nor is it met by bf16: its paths are bound by the
-// arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of traffic, about what 0.7 of the copy
-// needs, 10-14 GB/s, and DRAM streams leave less), so bf16 rows are read one at a time (reading
-// them together was slower).
+// shorter runs per row and page are read more slowly). Nor is it met by bf16: its paths are
+// bound by the arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of traffic, about what 0.7
+// of the copy needs, 10-14 GB/s, and DRAM streams leave less), so bf16 rows are read one at a
+// time (reading them together was slower).
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
