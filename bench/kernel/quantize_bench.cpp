@@ -12,7 +12,8 @@
 // shared machine only slows calls down; the mean drifts by ±20 % between runs).
 // "dram": 8192 × 8192 elements (256 MiB of float input, 128 MiB of bf16), larger than every
 // cache (a 4096 × 4096 float input, 64 MiB, fits the 105 MiB L3 of a Sapphire Rapids host);
-// "cache": 128 × 256 elements (128 KiB float, L2-resident).
+// "cache": 128 × 256 elements (128 KiB float, L2-resident); "l2": 16 × 8192 (512 KiB float),
+// long rows in L2: the arithmetic ceiling of a path, without the per-row costs of short rows.
 //   ./build/bench/lowbit_kernel_bench --benchmark_filter='quantize|floor|memcpy'
 // quantize_static/* rows: the same paths with qparams fitted beforehand (one pass over x).
 // floor/minimal_pass/* rows: a one-pass kernel with almost no arithmetic (minimal_pass), the
@@ -214,7 +215,8 @@ void register_dequantize(const std::string& name, Q q, bool packed, Index rows, 
 
 template <class Q>
 void register_path(const std::string& name, Q q, bool packed = false) {
-  for (auto [rows, cols, where] : {std::tuple<Index, Index, const char*>{8192, 8192, "dram"}, {128, 256, "cache"}}) {
+  for (auto [rows, cols, where] :
+       {std::tuple<Index, Index, const char*>{8192, 8192, "dram"}, {128, 256, "cache"}, {16, 8192, "l2"}}) {
     for (bool given : {false, true}) {
       register_quantize<Q, float>(name, q, packed, rows, cols, where, given);
       register_quantize<Q, Eigen::bfloat16>(name, q, packed, rows, cols, where, given);

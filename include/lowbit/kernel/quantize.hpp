@@ -37,6 +37,7 @@
 // bf16 on 16-bit lanes, N blocks reduced at once), scales, then the codes while the panel is
 // hot, with the next panel prefetched meanwhile. Four vectors (crossing MX / NVFP4 blocks) go
 // out with one packing store (bytes or nibbles); outputs of >= 4 MiB use streaming stores.
+// int8 codes reach that store unclamped: its signed saturating packs clamp to [-128, 127].
 // Float inputs larger than L2 are read four rows at a time (512 bytes of each in turn for the
 // maxima, 4N elements of each for the codes), which the prefetcher serves faster. Per token and
 // for 2-D blocks, the encode of four rows also takes the block maxima of the next task's rows (a
@@ -102,6 +103,14 @@
 // bound by the arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of traffic, about what 0.7
 // of the copy needs, 10-14 GB/s, and DRAM streams leave less), so bf16 rows are read one at a
 // time (reading them together was slower).
+//
+// A second host (AMD EPYC Zen 4, 2 cores, 1 MiB L2 per core, 32 MiB L3; 2026-12-04, one run
+// before the unclamped int8 stores) copies 40-48 GB/s from one thread, 2-3x the host above. There
+// the one-pass floor reaches 0.78 (f32) / 0.69 (bf16) of the copy and the two-pass floor
+// 0.40 / 0.36; with given qparams the f32 paths reach 0.37-0.55, the fits 0.18-0.40. Those paths
+// are bound by arithmetic: with long rows in L2 (the "l2" rows, 16 × 8192) the minifloat encoders
+// run at 4.3-4.9 Gelem/s and int8 per token at 7.7 (given), while 0.7 of that copy means
+// 5.9 Gelem/s for f32 -> 8 bits, with the loads from DRAM on top.
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
@@ -451,6 +460,9 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   // An integer certificate fails on a NaN / infinite x (simd::encode_quotient), so the |x| max of
   // a 4-vector group is taken only when its certificate fails.
   constexpr bool late_seen = Seen && !Mul && F::kind == format_kind::integer;
+  // int8 codes of 4-vector groups are left unclamped: the saturating packs of the store clamp
+  // them to [-128, 127] (3 of about 12 instructions a vector fewer)
+  constexpr bool sat = simd::use_avx512<A>() && !Mul && simd::saturating_packs_clamp<F>();
   ib m(0);  // |x| bits seen, kept in a register (out may alias *seen)
   auto load = [&](const T* src) {
     const fb v = simd::load<A>(src);
@@ -478,14 +490,15 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
       constexpr std::uint32_t all = simd::all_lanes<A>();
       std::uint32_t ok[4] = {all, all, all, all};
       for (int k = 0; k < 4; ++k) {
-        if constexpr (Zero) c[k] = simd::encode_quotient_zero_try<F, A>(xv[k], rv[k], zv[k], ok[k]);
-        else c[k] = simd::encode_quotient_try<F, A>(xv[k], rv[k], ok[k]);
+        if constexpr (Zero) c[k] = simd::encode_quotient_zero_try<F, A, sat>(xv[k], rv[k], zv[k], ok[k]);
+        else c[k] = simd::encode_quotient_try<F, A, sat>(xv[k], rv[k], ok[k]);
       }
       if (LOWBIT_UNLIKELY((ok[0] & ok[1] & ok[2] & ok[3]) != all)) {
         for (int k = 0; k < 4; ++k) {
           if (ok[k] == all) continue;
           if constexpr (Zero) c[k] = simd::encode_quotient_zero_fix<F, A>(xv[k], dv[k], zv[k]);
           else c[k] = simd::encode_quotient_fix<F, A>(xv[k], dv[k], rv[k], ok[k]);
+          if constexpr (sat) c[k] = simd::sign_extend_byte<A>(c[k]);  // the store clamps signed values
           if constexpr (late_seen) m = xsimd::max(m, simd::abs_bits<A>(xv[k]));  // NaN / ±inf fail
         }
       }
@@ -513,7 +526,7 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   };
   auto put4 = [&](std::uint8_t* o, const ib* c, Index j, bool il) {
     if (packed) simd::store4_nibbles<A>(c, o + j / 2, streamed, il);
-    else simd::store4_bytes<A>(c, o + j, streamed, il);
+    else simd::store4_bytes<A>(c, o + j, streamed, il, sat);
   };
   auto prefetch4 = [&](const T* p, Index j) {
     if (p)

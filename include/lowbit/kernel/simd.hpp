@@ -329,10 +329,13 @@ LOWBIT_SIMD_INLINE void load4_interleaved(const T* x, fb<A>* xv) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
 // Lanes (0..255) of c[0..4) -> 64 bytes in element order (c from load4_interleaved when
 // interleaved). After the two packs, 128-bit lane q holds 4 bytes of each of c[0..4) (lane q).
+// Saturating: lanes are any int32, stored as clamp(lane, -128, 127) (two signed saturating
+// packs, int32 -> int16 -> int8, clamp exactly so: int8 codes without a clamp of their own).
 template <class A>
-LOWBIT_SIMD_INLINE __m512i pack4(const ib<A>* c, bool interleaved) {
-  const __m512i w01 = _mm512_packus_epi32(c[0], c[1]), w23 = _mm512_packus_epi32(c[2], c[3]);
-  const __m512i b = _mm512_packus_epi16(w01, w23);
+LOWBIT_SIMD_INLINE __m512i pack4(const ib<A>* c, bool interleaved, bool saturating = false) {
+  const __m512i b =
+      saturating ? _mm512_packs_epi16(_mm512_packs_epi32(c[0], c[1]), _mm512_packs_epi32(c[2], c[3]))
+                 : _mm512_packus_epi16(_mm512_packus_epi32(c[0], c[1]), _mm512_packus_epi32(c[2], c[3]));
   const __m512i plain = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   const __m512i inter = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
   return _mm512_permutexvar_epi32(interleaved ? inter : plain, b);
@@ -371,17 +374,20 @@ inline void stream_nibbles(const ib<A>& c, std::uint8_t* dst) {
 
 // Four code vectors (elements 0..4N) at once: 4N bytes (low byte of each lane), or 2N bytes of
 // nibbles (element 2k low), streamed when asked. AVX-512: two saturating packs (codes are
-// 0..255) and one permute instead of four narrowing moves.
+// 0..255) and one permute instead of four narrowing moves. Saturating (AVX-512 only): lanes are
+// unclamped int8 values, stored as clamp(lane, -128, 127) (pack4).
 template <class A>
-LOWBIT_SIMD_INLINE void store4_bytes(const ib<A>* c, std::uint8_t* dst, bool streamed, bool interleaved = false) {
+LOWBIT_SIMD_INLINE void store4_bytes(const ib<A>* c, std::uint8_t* dst, bool streamed, bool interleaved = false,
+                                     bool saturating = false) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
-    const __m512i b = pack4<A>(c, interleaved);
+    const __m512i b = pack4<A>(c, interleaved, saturating);
     if (streamed && (reinterpret_cast<std::uintptr_t>(dst) & 63) == 0) _mm512_stream_si512(reinterpret_cast<__m512i*>(dst), b);
     else _mm512_storeu_si512(dst, b);
     return;
   }
 #endif
+  (void)saturating;
   for (int k = 0; k < 4; ++k) streamed ? stream_bytes<A>(c[k], dst + k * ib<A>::size) : store_bytes<A>(c[k], dst + k * ib<A>::size);
 }
 
@@ -566,7 +572,9 @@ LOWBIT_SIMD_INLINE ib<A> encode(const fb<A>& v) {
 // A NaN r (s out of range) fails the certificate.
 //   encode_quotient_try: y's codes, and ok &= the lanes whose certificate holds (no division;
 //     without AVX-512 ok = 0). A caller re-encodes a vector with a failing lane (ok != all
-//     lanes) by encode_quotient_fix, so several vectors can share one test.
+//     lanes) by encode_quotient_fix, so several vectors can share one test. Unclamped
+//     (integers): RNE(y) itself, for a store that clamps (saturating packs, int8), where the
+//     certificate holds.
 template <class A>
 constexpr std::uint32_t all_lanes() {
   return fb<A>::size >= 32 ? ~0u : (1u << fb<A>::size) - 1u;
@@ -586,7 +594,7 @@ LOWBIT_SIMD_INLINE __m512 integer_certificate(__m512 y, std::uint32_t& ok) {
 }
 #endif
 
-template <class F, class A>
+template <class F, class A, bool Unclamped = false>
 LOWBIT_SIMD_INLINE ib<A> encode_quotient_try(const fb<A>& x, const fb<A>& r, std::uint32_t& ok) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
@@ -595,6 +603,7 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_try(const fb<A>& x, const fb<A>& r, std
     if constexpr (F::kind == format_kind::integer) {
       const __m512 lo = integer_certificate(y, ok);
       const __m512i n = _mm512_sub_epi32(_mm512_castps_si512(lo), _mm512_set1_epi32(0x4B400000));  // RNE(y): t − bits(1.5·2^23)
+      if constexpr (Unclamped) return n;
       const __m512i c = _mm512_min_epi32(_mm512_max_epi32(n, _mm512_set1_epi32(int(F::min_int))),
                                          _mm512_set1_epi32(int(F::max_int)));
       return _mm512_and_si512(c, _mm512_set1_epi32(int(F::code_mask)));
@@ -660,7 +669,8 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const f
 // masked to F's code bits, bit for bit as quantizer::encode_value (zero_kind::integer) for
 // finite x, s > 0 and r as for encode_quotient. AVX-512: encode_quotient's integer certificate
 // (the integer nearest y is RNE(RN(x/s)), or the lanes fail; no division), then + z, clamped.
-template <class F, class A>
+// Unclamped: RNE(x / s) + z itself (int32), for a store that clamps (int8, saturating packs).
+template <class F, class A, bool Unclamped = false>
 LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero_try(const fb<A>& x, const fb<A>& r, const fb<A>& z, std::uint32_t& ok) {
   static_assert(F::kind == format_kind::integer && (F::max_int) < 256 && (F::min_int) > -256,
                 "lowbit: encode_quotient_zero needs an integer format of <= 8 bits");
@@ -668,6 +678,7 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero_try(const fb<A>& x, const fb<A>& r
   if constexpr (use_avx512<A>()) {
     const __m512 lo = integer_certificate(_mm512_mul_ps(x, r), ok);
     const fb<A> n = _mm512_add_ps(_mm512_sub_ps(lo, _mm512_set1_ps(0x1.8p23f)), z);  // RNE(y) + z, exact
+    if constexpr (Unclamped) return _mm512_cvtps_epi32(n);  // an integer: exact in any rounding mode
     const fb<A> c = xsimd::min(xsimd::max(n, fb<A>(float(F::min_int))), fb<A>(float(F::max_int)));
     return xsimd::batch_cast<std::int32_t>(c) & ib<A>(int(F::code_mask));
   }
@@ -691,6 +702,20 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_zero(const fb<A>& x, const fb<A>& s, co
   const ib<A> c = encode_quotient_zero_try<F, A>(x, r, z, ok);
   if (LOWBIT_UNLIKELY(ok != all_lanes<A>())) return encode_quotient_zero_fix<F, A>(x, s, z);
   return c;
+}
+
+// True when F's codes are clamp(n, -128, 127) of the integer n, the range the saturating
+// stores (store4_bytes) clamp to: int8.
+template <class F>
+constexpr bool saturating_packs_clamp() {
+  if constexpr (F::kind == format_kind::integer) return F::min_int == -128 && F::max_int == 127;
+  else return false;
+}
+
+// Byte codes (0..255 in each lane) -> the signed values -128..127 they store.
+template <class A>
+LOWBIT_SIMD_INLINE ib<A> sign_extend_byte(const ib<A>& c) {
+  return (c << 24) >> 24;
 }
 
 template <class F, class A>
