@@ -568,6 +568,7 @@ void check_given(const Q& q, const std::string& what) {
 
 TEST_CASE("kernel/quantize: given qparams (static scales) give q.quantize(x, p)'s codes, saturating") {
   check_given(quantizer<int8>({per_token()}), "int8 per_token");
+  check_given(quantizer<float8_e4m3fn, float8_e8m0fnu>({per_token()}), "e4m3fn per_token, e8m0 scales (x · 2^-e)");
   check_given(quantizer<int8>({per_channel(1)}), "int8 per_channel(1)");
   check_given(quantizer<float8_e4m3fn>({per_tensor()}), "e4m3fn per_tensor");
   check_given(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128");
@@ -865,6 +866,7 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
   check(quantizer<int4>({per_group(64)}), "int4 g64");
   check(quantizer<uint4>({per_group(128), mapping::asymmetric, convention::awq}), "uint4 awq g128");
   check(quantizer<int8>({per_token(), mapping::asymmetric}), "int8 asym per_token (min/max)");
+  check(quantizer<float8_e4m3fn, float8_e8m0fnu>({per_token()}), "e4m3fn per_token, e8m0 scales (x · 2^-e)");
   {
     // Per token and 2-D blocks, whole vectors (cols % 16 == 0): the encode of a group of rows also
     // takes the block maxima of the next task's rows (rows_encode's Ahead: trailing its prefetch,

@@ -457,6 +457,9 @@ void row_encode(const T* x, Index n, Index bc, const float* d, const float* r, s
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
   constexpr Index N = Index(fb::size);
+  if constexpr (Ahead)
+    LOWBIT_CHECK(pf && rs.pf_rows == C && (bc >= n || bc % (4 * N) == 0),
+                 "row_encode: Ahead needs the next rows and one block or blocks of a multiple of ", 4 * N);
   // An integer certificate fails on a NaN / infinite x (simd::encode_quotient), so the |x| max of
   // a 4-vector group is taken only when its certificate fails.
   constexpr bool late_seen = Seen && !Mul && F::kind == format_kind::integer;
@@ -970,11 +973,30 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
   const bool streamed = rows * (packed ? (cols + 1) / 2 : cols) >= (Index(4) << 20);
   const bool zp = p.zeros != zero_kind::none;
   const bool rows_together = interleaving<T>(rows, cols);
+  // One divisor per row (gc == 1, br == 1: per token, per-channel(0)): the divisors, reciprocals
+  // (and zeros) of all rows, computed before the rows, N rows per instruction, read at stride 1
+  // (a slot filled per row cost rows of 256 elements a fifth of their time).
+  const bool per_row = gc == 1 && br == 1;
+  const Index rp = per_row ? round_up(rows, N) : 0;
+  std::vector<float> rowbuf(std::size_t(3 * rp), 1.0f);  // eff, rec, zero (rp each)
+  bool rows_exact = !zp;                                  // every row's divisor a power of two
+  if (per_row) {
+    float *eff = rowbuf.data(), *rec = eff + rp, *zero = rec + rp;
+    for (Index i = 0; i < rows; ++i) {
+      eff[i] = p.scale(i, 0) * p.tensor_scale;
+      zero[i] = zp ? p.zero(i, 0) : 0.0f;
+      std::uint32_t b;
+      std::memcpy(&b, eff + i, 4);
+      rows_exact = rows_exact && (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;
+    }
+    if (rows_exact) reciprocals_of<A, true>(eff, rec, rp);
+    else reciprocals_of<A, false>(eff, rec, rp);
+  }
   // Per thread and row slot: eff, rec, zero (np each)
-  std::vector<float> buf(std::size_t(3 * np * S) * std::size_t(nt));
+  std::vector<float> buf(per_row ? 0 : std::size_t(3 * np * S) * std::size_t(nt));
   std::int32_t seen = 0;
   LOWBIT_KERNEL_OMP(parallel num_threads(nt) reduction(max : seen) if (nt > 1)) {
-    float* mine = buf.data() + std::size_t(3 * np * S) * std::size_t(simd::thread_id());
+    float* mine = per_row ? nullptr : buf.data() + std::size_t(3 * np * S) * std::size_t(simd::thread_id());
     Index have[S];  // block row whose divisors slot s holds
     bool exact[S];  // that block row's divisors are all powers of two (MX scales):
                     // x·(1/s) is exact and equals x/s, no certificate
@@ -1002,11 +1024,10 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
       exact[sl] = e;
       have[sl] = gi;
     };
-    // Codes of cnt rows from row i0 (slot s's divisors at stride dstride), the next cnt rows
-    // prefetched; the multiply needs every slot in use exact.
-    auto encode = [&](Index i0, Index cnt, Index dstride, bool all_exact) {
-      const float* eff = mine;
-      const float *rec = eff + np, *zero = rec + np;
+    // Codes of cnt rows from row i0 (row s's divisors eff, rec, zero + s·dstride), the next cnt
+    // rows prefetched; the multiply needs every divisor in use exact.
+    auto encode_with = [&](Index i0, Index cnt, const float* eff, const float* rec, const float* zero, Index dstride,
+                           bool all_exact) {
       const T* xi = x + i0 * ld;
       std::uint8_t* o = out + i0 * out_ld;
       const Index ni = i0 + cnt;  // the first row read next
@@ -1023,7 +1044,19 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
       else
         rows_encode<A, F, false, T, false, true>(xi, cols, bc, eff, rec, o, packed, streamed, pf, &m, nullptr, rs);
     };
-    if (!rows_together) {
+    // slot s's divisors at stride dstride
+    auto encode = [&](Index i0, Index cnt, Index dstride, bool all_exact) {
+      encode_with(i0, cnt, mine, mine + np, mine + 2 * np, dstride, all_exact);
+    };
+    if (per_row) {
+      const Index step = rows_together ? S : 1;
+      const float* eff = rowbuf.data();
+      LOWBIT_KERNEL_OMP(for schedule(static))
+      for (Index g = 0; g < (rows + step - 1) / step; ++g) {
+        const Index i0 = g * step;
+        encode_with(i0, std::min(step, rows - i0), eff + i0, eff + rp + i0, eff + 2 * rp + i0, 1, rows_exact);
+      }
+    } else if (!rows_together) {
       // One row at a time, slot 0 (a loop of its own: in-cache inputs of short rows pay for every
       // step of the group logic below, up to 20 % with per-column scales)
       LOWBIT_KERNEL_OMP(for schedule(static))
