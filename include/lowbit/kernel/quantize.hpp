@@ -104,13 +104,14 @@
 // of the copy needs, 10-14 GB/s, and DRAM streams leave less), so bf16 rows are read one at a
 // time (reading them together was slower).
 //
-// A second host (AMD EPYC Zen 4, 2 cores, 1 MiB L2 per core, 32 MiB L3; 2026-12-04, one run
-// before the unclamped int8 stores) copies 40-48 GB/s from one thread, 2-3x the host above. There
-// the one-pass floor reaches 0.78 (f32) / 0.69 (bf16) of the copy and the two-pass floor
-// 0.40 / 0.36; with given qparams the f32 paths reach 0.37-0.55, the fits 0.18-0.40. Those paths
-// are bound by arithmetic: with long rows in L2 (the "l2" rows, 16 × 8192) the minifloat encoders
-// run at 4.3-4.9 Gelem/s and int8 per token at 7.7 (given), while 0.7 of that copy means
-// 5.9 Gelem/s for f32 -> 8 bits, with the loads from DRAM on top.
+// A second host (AMD EPYC Zen 4, 2 cores, 1 MiB L2 per core, 32 MiB L3; 2026-12-04, 2 runs)
+// copies 40-48 GB/s from one thread, 2-3x the host above. There the one-pass floor reaches
+// 0.73-0.78 (f32) / 0.65-0.77 (bf16) of the copy and the two-pass floor 0.37-0.41; with given
+// qparams the f32 paths reach 0.41-0.60, the fits 0.21-0.44. Those paths are bound by
+// arithmetic: with long rows in L2 (the "l2" rows, 16 × 8192) the minifloat encoders run at
+// 4.3-5.0 Gelem/s with given qparams and int8 per token at 9.9 (7.7 before its codes went to
+// the store unclamped), while 0.7 of that copy means 5.9 Gelem/s for f32 -> 8 bits, with the
+// loads from DRAM on top (int8 per token with given qparams: 4.4-4.6 Gelem/s from DRAM, 0.57).
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
