@@ -960,6 +960,13 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   return !bad;
 }
 
+// True when v is a power of two in [2^-126, 2^126]: x · (1/v) is exact and equals x / v.
+inline bool pow2_divisor(float v) {
+  std::uint32_t b;
+  std::memcpy(&b, &v, 4);
+  return (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;
+}
+
 // Codes under given qparams p, in one pass over x: block (gi, gj) divides by
 // p.scale(gi, gj) · p.tensor_scale (fp32, quantizer::block_at's product) and, with integer
 // zero points, adds p.zero(gi, gj). Returns false when x holds a NaN/Inf (the codes are then
@@ -986,9 +993,7 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
     for (Index i = 0; i < rows; ++i) {
       eff[i] = p.scale(i, 0) * p.tensor_scale;
       zero[i] = zp ? p.zero(i, 0) : 0.0f;
-      std::uint32_t b;
-      std::memcpy(&b, eff + i, 4);
-      rows_exact = rows_exact && (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;
+      rows_exact = rows_exact && pow2_divisor(eff[i]);
     }
     if (rows_exact) reciprocals_of<A, true>(eff, rec, rp);
     else reciprocals_of<A, false>(eff, rec, rp);
@@ -1015,11 +1020,7 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
         for (Index k = 0; k < gc; ++k) zero[k] = p.zero(gi, k);
       }
       bool e = !zp;
-      for (Index k = 0; k < gc && e; ++k) {
-        std::uint32_t b;
-        std::memcpy(&b, eff + k, 4);
-        e = (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;  // 2^-126 .. 2^126
-      }
+      for (Index k = 0; k < gc && e; ++k) e = pow2_divisor(eff[k]);
       if (e) reciprocals_of<A, true>(eff, rec, np);
       else reciprocals_of<A, false>(eff, rec, np);
       exact[sl] = e;
