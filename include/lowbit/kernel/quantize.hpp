@@ -967,6 +967,26 @@ inline bool pow2_divisor(float v) {
   return (b & 0x007FFFFFu) == 0 && (b >> 23) >= 1 && (b >> 23) <= 253;
 }
 
+// Divisors of n blocks (k < n): eff[k] = divisor(k), rec[k] its reciprocal (reciprocals_of), and
+// with zero points zero[k] = zero_at(k); entries [n, padded) hold 1 and 0 (padded a multiple of
+// N). Returns whether every divisor is a power of two (x · rec == x / eff; never with zero
+// points, whose codes take the certificate path).
+template <class A, class Div, class Zero>
+bool fill_divisors(Index n, Index padded, const Div& divisor, const Zero& zero_at, bool zp, float* eff, float* rec,
+                   float* zero) {
+  for (Index k = 0; k < n; ++k) eff[k] = divisor(k);
+  std::fill(eff + n, eff + padded, 1.0f);
+  bool exact = !zp;
+  for (Index k = 0; k < n && exact; ++k) exact = pow2_divisor(eff[k]);
+  if (zp) {
+    for (Index k = 0; k < n; ++k) zero[k] = zero_at(k);
+    std::fill(zero + n, zero + padded, 0.0f);
+  }
+  if (exact) reciprocals_of<A, true>(eff, rec, padded);
+  else reciprocals_of<A, false>(eff, rec, padded);
+  return exact;
+}
+
 // Codes under given qparams p, in one pass over x: block (gi, gj) divides by
 // p.scale(gi, gj) · p.tensor_scale (fp32, quantizer::block_at's product) and, with integer
 // zero points, adds p.zero(gi, gj). Returns false when x holds a NaN/Inf (the codes are then
@@ -986,18 +1006,12 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
   // (a slot filled per row cost rows of 256 elements a fifth of their time).
   const bool per_row = gc == 1 && br == 1;
   const Index rp = per_row ? round_up(rows, N) : 0;
-  std::vector<float> rowbuf(std::size_t(3 * rp), 1.0f);  // eff, rec, zero (rp each)
-  bool rows_exact = !zp;                                  // every row's divisor a power of two
-  if (per_row) {
-    float *eff = rowbuf.data(), *rec = eff + rp, *zero = rec + rp;
-    for (Index i = 0; i < rows; ++i) {
-      eff[i] = p.scale(i, 0) * p.tensor_scale;
-      zero[i] = zp ? p.zero(i, 0) : 0.0f;
-      rows_exact = rows_exact && pow2_divisor(eff[i]);
-    }
-    if (rows_exact) reciprocals_of<A, true>(eff, rec, rp);
-    else reciprocals_of<A, false>(eff, rec, rp);
-  }
+  std::vector<float> rowbuf(std::size_t(3 * rp));  // eff, rec, zero (rp each)
+  float* const rd = rowbuf.data();
+  const bool rows_exact =  // every row's divisor a power of two
+      per_row && fill_divisors<A>(
+                     rows, rp, [&](Index i) { return p.scale(i, 0) * p.tensor_scale; },
+                     [&](Index i) { return p.zero(i, 0); }, zp, rd, rd + rp, rd + 2 * rp);
   // Per thread and row slot: eff, rec, zero (np each)
   std::vector<float> buf(per_row ? 0 : std::size_t(3 * np * S) * std::size_t(nt));
   std::int32_t seen = 0;
@@ -1012,18 +1026,9 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
     // Slot sl (eff, rec, zero at mine + 3·np·sl) takes block row gi's divisors.
     auto load_slot = [&](Index sl, Index gi) {
       float* eff = mine + 3 * np * sl;
-      float *rec = eff + np, *zero = rec + np;
-      std::fill(eff, eff + np, 1.0f);
-      for (Index k = 0; k < gc; ++k) eff[k] = p.scale(gi, k) * p.tensor_scale;
-      if (zp) {
-        std::fill(zero, zero + np, 0.0f);
-        for (Index k = 0; k < gc; ++k) zero[k] = p.zero(gi, k);
-      }
-      bool e = !zp;
-      for (Index k = 0; k < gc && e; ++k) e = pow2_divisor(eff[k]);
-      if (e) reciprocals_of<A, true>(eff, rec, np);
-      else reciprocals_of<A, false>(eff, rec, np);
-      exact[sl] = e;
+      exact[sl] = fill_divisors<A>(
+          gc, np, [&](Index k) { return p.scale(gi, k) * p.tensor_scale; }, [&](Index k) { return p.zero(gi, k); }, zp,
+          eff, eff + np, eff + 2 * np);
       have[sl] = gi;
     };
     // Codes of cnt rows from row i0 (row s's divisors eff, rec, zero + s·dstride), the next cnt
@@ -1052,11 +1057,10 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
     };
     if (per_row) {
       const Index step = rows_together ? S : 1;
-      const float* eff = rowbuf.data();
       LOWBIT_KERNEL_OMP(for schedule(static))
       for (Index g = 0; g < (rows + step - 1) / step; ++g) {
         const Index i0 = g * step;
-        encode_with(i0, std::min(step, rows - i0), eff + i0, eff + rp + i0, eff + 2 * rp + i0, 1, rows_exact);
+        encode_with(i0, std::min(step, rows - i0), rd + i0, rd + rp + i0, rd + 2 * rp + i0, 1, rows_exact);
       }
     } else if (!rows_together) {
       // One row at a time, slot 0 (a loop of its own: in-cache inputs of short rows pay for every
