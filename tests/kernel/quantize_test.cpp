@@ -521,7 +521,8 @@ void check_given_one(const Q& q, const qparams& p, const input& in, const std::s
        " threads=", threads);
   const auto ref = q.quantize(RowMap<T>(x, in.rows, in.cols, Eigen::OuterStride<>(in.ld)), p);
   const auto got = kernel::quantize<A>(q, p, x, in.rows, in.cols, in.ld, {threads});
-  CHECK(got.params.scale == p.scale);
+  CHECK((got.params.scale.array() == p.scale.array() || (got.params.scale.array().isNaN() && p.scale.array().isNaN()))
+            .all());
   Index bad = 0;
   for (Index i = 0; i < in.rows; ++i)
     for (Index j = 0; j < in.cols; ++j)
@@ -565,6 +566,27 @@ void check_given(const Q& q, const std::string& what) {
 }
 
 }  // namespace
+
+// Corrupt given scales (zero, negative, NaN, a zero tensor scale): the kernels give the scalar
+// quantizer's codes (0/0 is NaN's code, x/0 saturates), through its path.
+TEST_CASE("kernel/quantize: given qparams with zero, negative or NaN scales give q.quantize(x, p)'s codes") {
+  const input in = make_input(37, 70, 72, 5, 1);
+  auto check = [&](const auto& q, const char* what) {
+    qparams p = q.fit(RowMap<float>(in.f.data(), in.rows, in.cols, Eigen::OuterStride<>(in.ld)));
+    p.scale(0, 0) = 0.0f;
+    p.scale(p.scale.rows() - 1, p.scale.cols() - 1) = std::numeric_limits<float>::quiet_NaN();
+    check_given_one<xsimd::default_arch, float>(q, p, in, what, 1);
+    check_given_one<xsimd::default_arch, Eigen::bfloat16>(q, p, in, what, 1);
+    p.scale(0, 0) = -p.scale(p.scale.rows() / 2, 0);
+    check_given_one<xsimd::default_arch, float>(q, p, in, what, 1);
+    p = q.fit(RowMap<float>(in.f.data(), in.rows, in.cols, Eigen::OuterStride<>(in.ld)));
+    p.tensor_scale = 0.0f;
+    check_given_one<xsimd::default_arch, float>(q, p, in, what, 1);
+  };
+  check(quantizer<float8_e4m3fn>({block(8, 16)}), "e4m3fn 8x16");
+  check(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4");
+  check(quantizer<int8>({per_token()}), "int8 per_token");
+}
 
 TEST_CASE("kernel/quantize: given qparams (static scales) give q.quantize(x, p)'s codes, saturating") {
   check_given(quantizer<int8>({per_token()}), "int8 per_token");
@@ -704,10 +726,8 @@ TEST_CASE("kernel/quantize: given qparams: NaN and ±inf are caught on every pat
 
 namespace {
 
-// Every lane of simd::encode_quotient<F>(x, s, r) == lowbit::encode<F>(x / s); r as the kernel
-// passes it (RN(1/s) inside [2^-125, 2^125], NaN outside). Returns the mismatches.
-template <class F, class A = xsimd::default_arch>
-Index quotient_mismatches(const std::vector<float>& xs, float s) {
+template <class F, class A, bool Divide>
+Index quotient_mismatches_by(const std::vector<float>& xs, float s) {
   using fb = kernel::simd::fb<A>;
   constexpr std::size_t N = fb::size;
   const float r = s >= 0x1p-125f && s <= 0x1p125f ? 1.0f / s : std::numeric_limits<float>::quiet_NaN();
@@ -716,12 +736,25 @@ Index quotient_mismatches(const std::vector<float>& xs, float s) {
   alignas(64) std::int32_t out[N];
   for (std::size_t k = 0; k < xs.size(); k += N) {
     for (std::size_t l = 0; l < N; ++l) in[l] = xs[std::min(k + l, xs.size() - 1)];
-    kernel::simd::encode_quotient<F, A>(fb::load_aligned(in), fb(s), fb(r)).store_aligned(out);
+    kernel::simd::encode_quotient<F, A, Divide>(fb::load_aligned(in), fb(s), fb(r)).store_aligned(out);
     for (std::size_t l = 0; l < N; ++l) {
       const unsigned want = unsigned(lowbit::encode<F>(in[l] / s)) & 0xFFu;
       if ((unsigned(out[l]) & 0xFFu) != want && bad++ == 0)
         FAIL_CHECK("x=" << in[l] << " s=" << s << ": kernel " << (out[l] & 0xFF) << " scalar " << want);
     }
+  }
+  return bad;
+}
+
+// Every lane of simd::encode_quotient<F>(x, s, r) == lowbit::encode<F>(x / s); r as the kernel
+// passes it (RN(1/s) inside [2^-125, 2^125], NaN outside); both ways of encoding (the
+// certificate and the division, LOWBIT_DIVIDE_MINIFLOAT). Returns the mismatches.
+template <class F, class A = xsimd::default_arch>
+Index quotient_mismatches(const std::vector<float>& xs, float s) {
+  Index bad = 0;
+  for (bool divide : {false, true}) {
+    INFO("divide=" << divide);
+    bad += divide ? quotient_mismatches_by<F, A, true>(xs, s) : quotient_mismatches_by<F, A, false>(xs, s);
   }
   return bad;
 }
