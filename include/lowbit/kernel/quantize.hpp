@@ -104,15 +104,18 @@
 // of the copy needs, 10-14 GB/s, and DRAM streams leave less), so bf16 rows are read one at a
 // time (reading them together was slower).
 //
-// A second host (AMD EPYC Zen 4, 2 cores, 1 MiB L2 per core, 32 MiB L3; 2026-12-04, 2 runs)
-// copies 40-48 GB/s from one thread, 2-3x the host above. There the one-pass floor reaches
-// 0.73-0.78 (f32) / 0.65-0.77 (bf16) of the copy and the two-pass floor 0.37-0.41; with given
-// qparams the f32 paths reach 0.41-0.60, the fits 0.21-0.44. Those paths are bound by
-// arithmetic: with long rows in L2 (the "l2" rows, 16 × 8192) the minifloat encoders run at
-// 4.3-5.0 Gelem/s with given qparams and int8 per token at 9.9 (7.7 before its codes went to
-// the store unclamped), while 0.7 of that copy means 5.9 Gelem/s for f32 -> 8 bits, with the
-// loads from DRAM on top (int8 per token with given qparams: 4.4-4.6 Gelem/s from DRAM, 0.57).
-//
+// A second host (AMD EPYC Zen 4, 2 cores, 1 MiB L2 per core, 32 MiB L3; 2026-12-04, medians
+// of 2 runs) copies 38-48 GB/s from one thread, 2-3x the host above. There the one-pass floor
+// reaches 0.72-0.76 of the copy and the two-pass floor 0.39; with given qparams the f32 paths
+// reach 0.40-0.58 (bf16 0.24-0.51), the fits 0.22-0.41 (bf16 0.15-0.39), dequantize 0.57-0.83.
+// Those paths are bound by arithmetic: with long rows in L2 (the "l2" rows, 16 × 8192) the
+// minifloat encoders run at 4.5-5.3 Gelem/s with given qparams and int8 per token at 9.9,
+// while 0.7 of that copy means 5.9 Gelem/s for f32 -> 8 bits, with the loads from DRAM on
+// top (int8 per token with given qparams: 4.6 Gelem/s from DRAM, 0.58). On this host the
+// minifloat codes divide (simd.hpp, LOWBIT_DIVIDE_MINIFLOAT: vdivps is cheap on Zen), which
+// took e4m3 per-tensor from bf16 with given qparams from 0.19 to 0.36 of the copy (its bf16
+// data fails the certificate on 1 vector in 12).
+
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
 //
