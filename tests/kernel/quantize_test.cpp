@@ -895,6 +895,9 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
   check(quantizer<float8_e4m3fn>({block(3, 200)}), "e4m3fn block 3x200 (blocks end inside chunks)");
   check(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8");
   check(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 (tensor amax first)");
+  // two-level scales whose block maxima are few (kept from one pass, then rows read together)
+  check(quantizer<float4_e2m1fn, float8_ue4m3>({per_group(1024)}), "e2m1 g1024, ue4m3 + tensor scale");
+  check(quantizer<float8_e4m3fn, float8_ue4m3>({per_token()}), "e4m3fn per_token, ue4m3 + tensor scale");
   check(quantizer<int4>({per_group(200, tail::pad)}), "int4 g200 pad (blocks longer than a chunk)");
   check(quantizer<int4>({per_group(64)}), "int4 g64");
   check(quantizer<uint4>({per_group(128), mapping::asymmetric, convention::awq}), "uint4 awq g128");

@@ -781,7 +781,54 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
 
   // Two-level scales need the tensor absmax first.
   float t = tensor_scale_of(q, 0.0f);
-  if (q.uses_tensor_scale() && !(q.options().fixed_tensor_scale > 0)) {
+  const bool tensor_pass = q.uses_tensor_scale() && !(q.options().fixed_tensor_scale > 0);
+  // 1-row blocks (NVFP4) of inputs whose block maxima take <= 128 KiB (bmax: gc per row,
+  // padded to ldm; 1/bc of x's elements): one pass keeps every block maximum and the tensor
+  // absmax is theirs, then the rows are encoded from them. The tensor pass and panels below
+  // take the maxima twice; this way NVFP4 fits in L2 ran 16-29 % faster. Larger inputs keep
+  // that way: bmax would come from fresh pages each call, and faulting them in (16 MiB for
+  // 8192 x 8192 on this VM: about 15 ms) cost more than the second max pass saves.
+  const Index ldm = round_up(gc, N);
+  if (tensor_pass && br == 1 && q.zeros() == zero_kind::none &&
+      std::size_t(rows) * std::size_t(ldm) * sizeof(std::int32_t) <= (std::size_t(128) << 10)) {
+    std::vector<std::int32_t> bmax(std::size_t(rows) * std::size_t(ldm), 0);
+    // chunks of N whole blocks (row_block_max reduces N at once), at least interleave_chunk
+    const Index len = std::max(interleave_chunk<T>, N * bc);
+    std::int32_t amax = 0;
+    LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) reduction(max : amax) if (nt > 1))
+    for (Index grp = 0; grp < groups; ++grp) {
+      const Index i0 = grp * per_group, i1 = std::min(rows, i0 + per_group);
+      over_rows(i0, i1, 0, cols, bc, len, [&](Index i, Index j0, Index j1) {
+        row_block_max<A>(x + i * ld + j0, j1 - j0, bc, bmax.data() + std::size_t(i * ldm + j0 / bc));
+      });
+      simd::ib<A> m(0);
+      for (Index i = i0; i < i1; ++i)
+        for (Index k = 0; k < ldm; k += N) m = xsimd::max(m, simd::ib<A>::load_unaligned(bmax.data() + i * ldm + k));
+      amax = std::max(amax, simd::hmax<A>(m));
+    }
+    if (amax >= nonfinite_bits) return false;
+    t = tensor_scale_of(q, bits_to_float(amax));
+    p.tensor_scale = t;
+    std::vector<float> buf(std::size_t(3 * interleaved_rows * ldm) * std::size_t(nt));  // per thread: scale, eff, rec
+    LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
+    for (Index grp = 0; grp < groups; ++grp) {
+      const Index i0 = grp * per_group, cnt = std::min(rows, i0 + per_group) - i0, ni = i0 + cnt;  // ni: read next
+      const Index span = interleaved_rows * ldm;
+      float* scale = buf.data() + std::size_t(3 * span) * std::size_t(simd::thread_id());
+      float *eff = scale + span, *rec = eff + span;
+      for (Index s = 0; s < cnt; ++s) {
+        block_scales<A>(q, bmax.data() + (i0 + s) * ldm, ldm, t, scale + s * ldm, eff + s * ldm);
+        std::copy(scale + s * ldm, scale + s * ldm + gc, &p.scale(i0 + s, 0));
+        reciprocals_of<A, mul>(eff + s * ldm, rec + s * ldm, ldm);
+      }
+      const row_set rs{cnt, ld, out_ld, ldm, std::min(cnt, rows - ni)};
+      rows_encode<A, F, mul>(x + i0 * ld, cols, bc, eff, rec, out + i0 * out_ld, packed, streamed,
+                             ni < rows ? x + ni * ld : nullptr, nullptr, nullptr, rs);
+      if (streamed) simd::fence();
+    }
+    return true;
+  }
+  if (tensor_pass) {
     std::int32_t amax = 0;
     LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) reduction(max : amax) if (nt > 1))
     for (Index grp = 0; grp < groups; ++grp) {
