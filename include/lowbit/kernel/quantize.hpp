@@ -785,7 +785,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
   // 1-row blocks (NVFP4) of inputs whose block maxima take <= 128 KiB (bmax: gc per row,
   // padded to ldm; 1/bc of x's elements): one pass keeps every block maximum and the tensor
   // absmax is theirs, then the rows are encoded from them. The tensor pass and panels below
-  // take the maxima twice; this way NVFP4 fits in L2 ran 16-29 % faster. Larger inputs keep
+  // take the maxima twice; this way NVFP4 fits in cache ran 7-25 % faster. Larger inputs keep
   // that way: bmax would come from fresh pages each call, and faulting them in (16 MiB for
   // 8192 x 8192 on this VM: about 15 ms) cost more than the second max pass saves.
   const Index ldm = round_up(gc, N);
