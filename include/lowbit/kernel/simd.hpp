@@ -580,7 +580,7 @@ LOWBIT_SIMD_INLINE ib<A> encode(const fb<A>& v) {
 // multiply), cheaper than the certificate's two fused multiply-adds, compare and branch, and
 // than the re-encoding of the vectors it fails: with bf16 data under one per-tensor scale about
 // 1 vector in 12 fails (x/s is an exact midpoint whenever the odd part of amax's significand
-// divides x's), and dividing doubled that path from DRAM (0.19 -> 0.38 of the copy). Intel
+// divides x's), and dividing took that path from DRAM from 0.19 to 0.35 of the copy. Intel
 // cores divide a zmm in 10-16 cycles (Sapphire Rapids: the kernels were bound by vdivps), so
 // the certificate stays. Default: 1 when compiled for an AMD Zen core (GCC/Clang's
 // __znver3__..__znver5__; GCC 12 names Zen 4 znver3 under -march=native), else 0; define it
@@ -676,7 +676,7 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_fix(const fb<A>& x, const fb<A>& s, con
 }
 
 // Divide: encode<F>(x / s) by the division itself (vdivps), no certificate. The default for
-// minifloats where LOWBIT_DIVIDE_MINIFLOAT is 1 (below); integers always take the certificate.
+// minifloats where LOWBIT_DIVIDE_MINIFLOAT is 1 (above); integers always take the certificate.
 template <class F, class A, bool Divide = LOWBIT_DIVIDE_MINIFLOAT != 0 && F::kind != format_kind::integer>
 LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
   if constexpr (Divide) {  // x finite and s > 0: x / s is never NaN
