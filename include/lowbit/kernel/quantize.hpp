@@ -860,14 +860,20 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
         over_rows(grp * per_group, std::min(rows, (grp + 1) * per_group), 0, cols, bc, interleave_chunk<T>,
                   [&](Index i, Index j0, Index j1) { row_block_max<A>(x + i * ld + j0, j1 - j0, bc, mine + j0 / bc); });
     }
-    for (int th = 0; th < nt; ++th)
-      for (Index k = 0; k < np; ++k) amax[std::size_t(k)] = std::max(amax[std::size_t(k)], part[std::size_t(th * np + k)]);
-    for (Index k = 0; k < gc; ++k)
-      if (amax[std::size_t(k)] >= nonfinite_bits) return false;
+    // the threads' maxima merged and checked N blocks per instruction (a scale per column has
+    // as many blocks as x has columns; padding lanes hold 0)
+    simd::ib<A> worst(0);
+    for (Index k = 0; k < np; k += N) {
+      simd::ib<A> m = simd::ib<A>::load_unaligned(part.data() + k);
+      for (int th = 1; th < nt; ++th) m = xsimd::max(m, simd::ib<A>::load_unaligned(part.data() + th * np + k));
+      m.store_unaligned(amax.data() + k);
+      worst = xsimd::max(worst, m);
+    }
+    if (simd::hmax<A>(worst) >= nonfinite_bits) return false;
     const std::size_t nps = std::size_t(np);
     std::vector<float> scale(nps), eff(nps), rec(nps);
     block_scales<A>(q, amax.data(), np, t, scale.data(), eff.data());
-    for (Index k = 0; k < gc; ++k) p.scale(0, k) = scale[std::size_t(k)];
+    std::copy(scale.data(), scale.data() + gc, p.scale.data());  // a 1 × gc grid
     reciprocals(eff.data(), rec.data(), np);
     LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
     for (Index grp = 0; grp < groups; ++grp) {
