@@ -213,6 +213,34 @@ inline ib<A> absmax_bits(const T* x, std::ptrdiff_t n) {
   return m;
 }
 
+// m[j] = max(m[j], |x[j]| as bf16 bits) for j < n (element-wise, e.g. a maximum per column):
+// 2N values per instruction on 16-bit lanes, no widening (bf16 bits of |x| order as |x| does;
+// inf/NaN >= 0x7F80). Other architectures: one value at a time.
+template <class A>
+inline void absmax_bf16_bits(const Eigen::bfloat16* x, std::ptrdiff_t n, std::uint16_t* m) {
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    const __m512i mask = _mm512_set1_epi16(0x7FFF);
+    std::ptrdiff_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+      const __m512i v = _mm512_and_si512(_mm512_loadu_si512(x + j), mask);
+      _mm512_storeu_si512(m + j, _mm512_max_epu16(_mm512_loadu_si512(m + j), v));
+    }
+    if (j < n) {
+      const __mmask32 k = __mmask32((std::uint64_t(1) << (n - j)) - 1u);
+      const __m512i v = _mm512_and_si512(_mm512_maskz_loadu_epi16(k, x + j), mask);
+      _mm512_mask_storeu_epi16(m + j, k, _mm512_max_epu16(_mm512_maskz_loadu_epi16(k, m + j), v));
+    }
+    return;
+  }
+#endif
+  for (std::ptrdiff_t j = 0; j < n; ++j) {
+    std::uint16_t h;
+    std::memcpy(&h, x + j, 2);
+    m[j] = std::max(m[j], std::uint16_t(h & 0x7FFF));
+  }
+}
+
 // Lane k of the result = max over the lanes of v[k], for k < N.
 template <class A>
 inline ib<A> transpose_max(const ib<A>* v) {
