@@ -350,6 +350,12 @@ void row_block_max(const T* x, Index n, Index bc, std::int32_t* amax) {
   if (bc % N == 0) {
     ib v[N];
     for (; b + N <= nfull; b += N) {  // N blocks at once, one transpose-reduction
+      if constexpr (std::is_same_v<T, Eigen::bfloat16>) {
+        if (bc == N || bc % (2 * N) == 0) {  // on 16-bit lanes
+          xsimd::max(ib::load_unaligned(amax + b), simd::block_absmax_bf16<A>(x + b * bc, bc)).store_unaligned(amax + b);
+          continue;
+        }
+      }
       for (Index k = 0; k < N; ++k) {
         const T* p = x + (b + k) * bc;
         if (bc % (2 * N) == 0) {

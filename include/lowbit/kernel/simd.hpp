@@ -10,6 +10,7 @@
 //   abs_bits             |x| as int32 bits: integer order = float order for finite values and
 //                        every inf/NaN compares >= 0x7F800000 (non-finite detection for free)
 //   hmax / transpose_max horizontal max of one vector / of N vectors at once (lane k = max v[k])
+//   block_absmax_bf16    max |x| of N bf16 blocks at once, on 16-bit lanes
 //   store_bytes(_n)      low byte of each int32 lane -> N (or n) consecutive bytes
 //   store_nibbles(_n)    lanes 2k, 2k+1 -> byte k (2k in the low nibble: CUTLASS/torch order)
 //   encode_minifloat<F>  RNE, saturating encoder of an 8-bit minifloat (bit-identical to
@@ -241,38 +242,92 @@ inline void absmax_bf16_bits(const Eigen::bfloat16* x, std::ptrdiff_t n, std::ui
   }
 }
 
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+// Lane k of the result = max over 256-bit half k % 2 of s1[k / 2] (8 vectors, 16 sources): the
+// last three halving steps of transpose_max. Result element 4k + j = max(source k + 4j); a final
+// permute fixes the order.
+inline __m512i transpose_max_halves(const __m512i* s1) {
+  __m512i s2[4], s3[2];
+  for (int k = 0; k < 4; ++k) {
+    const __m512i a = s1[2 * k], b = s1[2 * k + 1];
+    s2[k] = _mm512_max_epi32(_mm512_shuffle_i32x4(a, b, 0x88), _mm512_shuffle_i32x4(a, b, 0xDD));
+  }
+  for (int k = 0; k < 2; ++k) {
+    const __m512i a = s2[2 * k], b = s2[2 * k + 1];
+    s3[k] = _mm512_max_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+  }
+  const __m512 a = _mm512_castsi512_ps(s3[0]), b = _mm512_castsi512_ps(s3[1]);
+  const __m512i r = _mm512_max_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, b, 0x88)),
+                                     _mm512_castps_si512(_mm512_shuffle_ps(a, b, 0xDD)));
+  // r[4k + j] = max of source k + 4j  ->  out[m] = r[4(m % 4) + m / 4]
+  const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_epi32(perm, r);
+}
+
+// |x| bf16 bits of 32 values, the two of each 32-bit lane replaced by their max in both halves
+// (m·0x10001; order of these int32 lanes = order of m).
+inline __m512i bf16_pair_max(const void* x) {
+  const __m512i a = _mm512_and_si512(_mm512_loadu_si512(x), _mm512_set1_epi16(0x7FFF));
+  return _mm512_max_epu16(a, _mm512_rol_epi32(a, 16));
+}
+#endif
+
 // Lane k of the result = max over the lanes of v[k], for k < N.
 template <class A>
 inline ib<A> transpose_max(const ib<A>* v) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
-    // Four halving steps. After step 2 each 128-bit lane holds one source; steps 3-4 work
-    // inside 128-bit lanes. Result element 4k + j = max(v[k + 4j]); a final permute fixes the order.
-    __m512i s1[8], s2[4], s3[2];
+    // Four halving steps: the first leaves each 256-bit half of s1[k] one source (v[2k], v[2k + 1]);
+    // transpose_max_halves does the rest.
+    __m512i s1[8];
     for (int k = 0; k < 8; ++k) {
       const __m512i a = v[2 * k], b = v[2 * k + 1];
       s1[k] = _mm512_max_epi32(_mm512_shuffle_i32x4(a, b, 0x44), _mm512_shuffle_i32x4(a, b, 0xEE));
     }
-    for (int k = 0; k < 4; ++k) {
-      const __m512i a = s1[2 * k], b = s1[2 * k + 1];
-      s2[k] = _mm512_max_epi32(_mm512_shuffle_i32x4(a, b, 0x88), _mm512_shuffle_i32x4(a, b, 0xDD));
-    }
-    for (int k = 0; k < 2; ++k) {
-      const __m512i a = s2[2 * k], b = s2[2 * k + 1];
-      s3[k] = _mm512_max_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
-    }
-    const __m512 a = _mm512_castsi512_ps(s3[0]), b = _mm512_castsi512_ps(s3[1]);
-    const __m512i r = _mm512_max_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, b, 0x88)),
-                                       _mm512_castps_si512(_mm512_shuffle_ps(a, b, 0xDD)));
-    // r[4k + j] = max v[k + 4j]  ->  out[m] = r[4(m % 4) + m / 4]
-    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_permutexvar_epi32(perm, r);
+    return transpose_max_halves(s1);
   }
 #endif
   constexpr std::size_t N = ib<A>::size;
   alignas(64) std::int32_t out[N];
   for (std::size_t k = 0; k < N; ++k) out[k] = hmax<A>(v[k]);
   return ib<A>::load_aligned(out);
+}
+
+// Lane k of the result = max |x| bits over block k of width bc (bf16 elements, blocks at
+// x + k·bc, k < N), as float bits (bf16 bits << 16). bc == N or a multiple of 2N.
+template <class A>
+inline ib<A> block_absmax_bf16(const Eigen::bfloat16* x, std::ptrdiff_t bc) {
+  constexpr std::ptrdiff_t N = std::ptrdiff_t(ib<A>::size);
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+  if constexpr (use_avx512<A>()) {
+    // Max on 16-bit lanes, then the two of each 32-bit lane (bf16_pair_max); bc == N: one load
+    // holds two blocks, one per 256-bit half, so the transposition starts one step in.
+    const __m512i hi = _mm512_set1_epi32(std::int32_t(0xFFFF0000u));
+    if (bc == N) {
+      __m512i s1[8];
+      for (int k = 0; k < 8; ++k) s1[k] = bf16_pair_max(x + 2 * N * k);
+      return _mm512_and_si512(transpose_max_halves(s1), hi);
+    }
+    ib<A> v[N];
+    const __m512i mask = _mm512_set1_epi16(0x7FFF);
+    for (std::ptrdiff_t k = 0; k < N; ++k) {
+      const Eigen::bfloat16* p = x + k * bc;
+      __m512i m = _mm512_and_si512(_mm512_loadu_si512(p), mask);
+      for (std::ptrdiff_t j = 2 * N; j < bc; j += 2 * N)
+        m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512(p + j), mask));
+      v[k] = _mm512_max_epu16(m, _mm512_rol_epi32(m, 16));
+    }
+    return _mm512_and_si512(transpose_max<A>(v), hi);
+  }
+#endif
+  ib<A> v[N];
+  for (std::ptrdiff_t k = 0; k < N; ++k) {
+    const Eigen::bfloat16* p = x + k * bc;
+    ib<A> m = abs_bits<A>(load<A>(p));
+    for (std::ptrdiff_t j = N; j < bc; j += N) m = xsimd::max(m, abs_bits<A>(load<A>(p + j)));
+    v[k] = m;
+  }
+  return transpose_max<A>(v);
 }
 
 // ---- stores --------------------------------------------------------------------------------
