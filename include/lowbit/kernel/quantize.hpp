@@ -738,11 +738,13 @@ template <class T>
 // rec[k] = 1/eff[k], k < n (a multiple of N). Exact (e8m0 scales: eff = 2^e, e in [-127, 127]):
 // 2^-e built from the bits, (254 − E) << 23 for the exponent field E, with 2^-127 (subnormal)
 // <-> 2^127 swapped by hand (no float arithmetic on a subnormal). Otherwise RN(1/eff) for
-// simd::encode_quotient, NaN where eff is outside [2^-125, 2^125] (then it divides).
-template <class A, bool Exact>
+// simd::encode_quotient, NaN where eff is outside [2^-125, 2^125] (then it divides); none
+// where encode_quotient<F> divides and never reads them (simd::divides_quotient).
+template <class A, class F, bool Exact>
 void reciprocals_of(const float* eff, float* rec, Index n) {
   using fb = simd::fb<A>;
   using ib = simd::ib<A>;
+  if constexpr (!Exact && simd::divides_quotient<F>()) return;
   for (Index k = 0; k < n; k += Index(fb::size)) {
     if constexpr (Exact) {
       const ib b = ib::load_unaligned(reinterpret_cast<const std::int32_t*>(eff + k));
@@ -825,7 +827,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
       for (Index s = 0; s < cnt; ++s) {
         block_scales<A>(q, bmax.data() + (i0 + s) * ldm, ldm, t, scale + s * ldm, eff + s * ldm);
         std::copy(scale + s * ldm, scale + s * ldm + gc, &p.scale(i0 + s, 0));
-        reciprocals_of<A, mul>(eff + s * ldm, rec + s * ldm, ldm);
+        reciprocals_of<A, F, mul>(eff + s * ldm, rec + s * ldm, ldm);
       }
       const row_set rs{cnt, ld, out_ld, ldm, std::min(cnt, rows - ni)};
       rows_encode<A, F, mul>(x + i0 * ld, cols, bc, eff, rec, out + i0 * out_ld, packed, streamed,
@@ -847,7 +849,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
     t = tensor_scale_of(q, bits_to_float(amax));
   }
   p.tensor_scale = t;
-  auto reciprocals = [](const float* eff, float* rec, Index n) { reciprocals_of<A, mul>(eff, rec, n); };
+  auto reciprocals = [](const float* eff, float* rec, Index n) { reciprocals_of<A, F, mul>(eff, rec, n); };
   // Zero points (has_fast_path: integer F, blocks of explicit rows, one-level scales): block
   // ranges [min, max] (observer minmax; absmax: [−a, a]), scale and zero per block by
   // zero_block_params, codes by simd::encode_quotient_zero; always the panel engine.
@@ -1042,7 +1044,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
 // blocks: one at a time, this fill took a sixth of an encode in L2). Returns whether every
 // divisor is a power of two in [2^-126, 2^126] (x · rec == x / eff; never with zero points,
 // whose codes take the certificate path).
-template <class A>
+template <class A, class F>
 bool fill_divisors(Index n, Index padded, const float* sc, float t, const float* zp, float* eff, float* rec,
                    float* zero) {
   using fb = simd::fb<A>;
@@ -1064,8 +1066,8 @@ bool fill_divisors(Index n, Index padded, const float* sc, float t, const float*
     if (zp) get(zp, k, 1.0f, 0.0f).store_unaligned(zero + k);
   }
   const bool exact = !zp && !xsimd::any(bad);
-  if (exact) reciprocals_of<A, true>(eff, rec, padded);
-  else reciprocals_of<A, false>(eff, rec, padded);
+  if (exact) reciprocals_of<A, F, true>(eff, rec, padded);
+  else reciprocals_of<A, F, false>(eff, rec, padded);
   return exact;
 }
 
@@ -1108,7 +1110,7 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
   std::vector<float> rowbuf(std::size_t(3 * rp));  // eff, rec, zero (rp each)
   float* const rd = rowbuf.data();
   const bool rows_exact =  // every row's divisor a power of two
-      per_row && fill_divisors<A>(rows, rp, p.scale.data(), p.tensor_scale, zp ? p.zero.data() : nullptr, rd,
+      per_row && fill_divisors<A, F>(rows, rp, p.scale.data(), p.tensor_scale, zp ? p.zero.data() : nullptr, rd,
                                   rd + rp, rd + 2 * rp);
   // Per thread and row slot: eff, rec, zero (np each)
   std::vector<float> buf(per_row ? 0 : std::size_t(3 * np * S) * std::size_t(nt));
@@ -1124,7 +1126,7 @@ bool encode_simd(const qparams& p, const T* x, Index rows, Index cols, Index ld,
     // Slot sl (eff, rec, zero at mine + 3·np·sl) takes block row gi's divisors.
     auto load_slot = [&](Index sl, Index gi) {
       float* eff = mine + 3 * np * sl;
-      exact[sl] = fill_divisors<A>(gc, np, p.scale.data() + gi * gc, p.tensor_scale,
+      exact[sl] = fill_divisors<A, F>(gc, np, p.scale.data() + gi * gc, p.tensor_scale,
                                    zp ? p.zero.data() + gi * gc : nullptr, eff, eff + np, eff + 2 * np);
       have[sl] = gi;
     };

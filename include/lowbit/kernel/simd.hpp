@@ -758,9 +758,14 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_fix(const fb<A>& x, const fb<A>& s, con
   return encode<F, A>(x / s);
 }
 
-// Divide: encode<F>(x / s) by the division itself (vdivps), no certificate. The default for
-// minifloats where LOWBIT_DIVIDE_MINIFLOAT is 1 (above); integers always take the certificate.
-template <class F, class A, bool Divide = LOWBIT_DIVIDE_MINIFLOAT != 0 && F::kind != format_kind::integer>
+// Divide: encode<F>(x / s) by the division itself (vdivps), no certificate, r unused. The default
+// (divides_quotient) for minifloats where LOWBIT_DIVIDE_MINIFLOAT is 1 (above); integers always
+// take the certificate.
+template <class F>
+constexpr bool divides_quotient() {
+  return LOWBIT_DIVIDE_MINIFLOAT != 0 && F::kind != format_kind::integer;
+}
+template <class F, class A, bool Divide = divides_quotient<F>()>
 LOWBIT_SIMD_INLINE ib<A> encode_quotient(const fb<A>& x, const fb<A>& s, const fb<A>& r) {
   if constexpr (Divide) {  // x finite and s > 0: x / s is never NaN
     (void)r;
