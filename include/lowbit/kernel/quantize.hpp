@@ -735,6 +735,16 @@ template <class T>
   LOWBIT_CHECK(false, where, ": non-finite value");
 }
 
+// max of v[0..n), n a multiple of N (block maxima padded to whole vectors; >= nonfinite_bits:
+// a NaN or inf among them).
+template <class A>
+std::int32_t padded_max(const std::int32_t* v, Index n) {
+  using ib = simd::ib<A>;
+  ib m(std::numeric_limits<std::int32_t>::min());
+  for (Index k = 0; k < n; k += Index(ib::size)) m = xsimd::max(m, ib::load_unaligned(v + k));
+  return simd::hmax<A>(m);
+}
+
 // rec[k] = 1/eff[k], k < n (a multiple of N). Exact (e8m0 scales: eff = 2^e, e in [-127, 127]):
 // 2^-e built from the bits, (254 − E) << 23 for the exponent field E, with 2^-127 (subnormal)
 // <-> 2^127 swapped by hand (no float arithmetic on a subnormal). Otherwise RN(1/eff) for
@@ -809,10 +819,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
       over_rows(i0, i1, 0, cols, bc, len, [&](Index i, Index j0, Index j1) {
         row_block_max<A>(x + i * ld + j0, j1 - j0, bc, bmax.data() + std::size_t(i * ldm + j0 / bc));
       });
-      simd::ib<A> m(0);
-      for (Index i = i0; i < i1; ++i)
-        for (Index k = 0; k < ldm; k += N) m = xsimd::max(m, simd::ib<A>::load_unaligned(bmax.data() + i * ldm + k));
-      amax = std::max(amax, simd::hmax<A>(m));
+      amax = std::max(amax, padded_max<A>(bmax.data() + i0 * ldm, (i1 - i0) * ldm));
     }
     if (amax >= nonfinite_bits) return false;
     t = tensor_scale_of(q, bits_to_float(amax));
@@ -961,12 +968,7 @@ bool quantize_simd(const quantizer<F, SF, R>& q, const T* x, Index rows, Index c
         });
       }
       // NaN/Inf: a block maximum (or ~minimum key) >= +inf's bits; padding lanes hold 0 / INT32_MIN
-      simd::ib<A> worst(std::numeric_limits<std::int32_t>::min());
-      for (Index k = 0; k < npad; k += N) {
-        worst = xsimd::max(worst, simd::ib<A>::load_unaligned(amax + k));
-        if (ranged) worst = xsimd::max(worst, simd::ib<A>::load_unaligned(amin + k));
-      }
-      if (simd::hmax<A>(worst) >= nonfinite_bits) {
+      if (padded_max<A>(amax, npad) >= nonfinite_bits || (ranged && padded_max<A>(amin, npad) >= nonfinite_bits)) {
         bad = true;
         continue;
       }
