@@ -297,5 +297,8 @@ TEST_CASE("kernel/cast: all 2^32 floats, SIMD encode equals the scalar encode" *
   CHECK(all(float8_e5m2{}, S{}) == 0);
   CHECK(all(float8_e5m2{}, P{}) == 0);
   CHECK(all(float4_e2m1fn{}, S{}) == 0);
+  CHECK(all(float8_e3m4{}, S{}) == 0);
+  CHECK(all(float6_e2m3fn{}, S{}) == 0);
+  CHECK(all(float6_e3m2fn{}, S{}) == 0);
   CHECK(all(lb::int8{}, S{}) == 0);
 }

@@ -579,6 +579,27 @@ constexpr bool is_byte_minifloat() {
   else return false;
 }
 
+// encode_minifloat's K' per binade of F: entry f % width for the float exponent field f = E + 127
+// of each binade 2^E of F (emin <= E <= emax) holds bits(1.5 · 2^(E + 23 − M)) + (E − emin) · 2^M.
+// width 16 or 32: one or two vectors (F's binades are distinct mod width).
+template <class F>
+struct minifloat_k_table {
+  static constexpr int binades = F::max_exponent - F::min_exponent + 1;
+  static_assert(binades <= 32, "lowbit: encode_minifloat needs a minifloat of at most 32 binades");
+  static constexpr int width = binades <= 16 ? 16 : 32;
+  struct values {
+    alignas(64) std::int32_t v[32];
+    constexpr values() : v{} {
+      for (int e = F::min_exponent; e <= F::max_exponent; ++e) {
+        const int f = e + 127;
+        v[f % width] = std::int32_t(((unsigned(f + 23 - F::mantissa_bits) << 23) | 0x400000u) +
+                                    (unsigned(e - F::min_exponent) << F::mantissa_bits));
+      }
+    }
+  };
+  static constexpr values k{};
+};
+
 // Finite: the caller guarantees v holds no NaN (the NaN code is then not produced; the kernels
 // use it where x is known finite, or is checked and the output discarded otherwise).
 template <class F, class A, bool Finite = false>
@@ -588,24 +609,31 @@ LOWBIT_SIMD_INLINE ib<A> encode_minifloat(const fb<A>& v) {
 #if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
   if constexpr (use_avx512<A>()) {
     // a = min(|v|, max) in the binade 2^E (E >= emin): K = 1.5 · 2^(E + 23 − M) has ulp 2^(E − M),
-    // F's step in that binade (and in the subnormal range for E = emin), so t = a + K rounded
-    // nearest-even (explicitly, whatever MXCSR says) is K + q · 2^(E − M), q = RNE(a / 2^(E − M))
-    // ∈ [0, 2^(M+1)] (K's last significand bit is even: ties go to an even q), t stays in K's
-    // binade, and code = q + (E − emin) · 2^M (a carry to 2^(M+1) is the next binade's first code).
+    // F's step in that binade (and in the subnormal range for E = emin), so t = a + K' rounded
+    // nearest-even (explicitly, whatever MXCSR says), K' = K + (E − emin) · 2^M ulps, is
+    // K' + q · 2^(E − M), q = RNE(a / 2^(E − M)) ∈ [0, 2^(M+1)] (K' is an even number of ulps: ties
+    // go to an even q), t stays in K's binade, and code = q + (E − emin) · 2^M (a carry to 2^(M+1) is
+    // the next binade's first code) < 2^(E_F + M): the low bits of t's bits, as K's low 22 bits are
+    // 0. K' comes from a table indexed by a's exponent field (minifloat_k_table); 7 instructions.
     constexpr int emin_b = F::min_exponent + 127;  // float exponent field of 2^emin
     const __m512i u = _mm512_castps_si512(v);
     // min(|v|, max) in one instruction (AVX512DQ, which xsimd's avx512bw implies): the absolute
-    // minimum, sign cleared (imm 0b1010); 5-7 % faster minifloat encodes than and + min
+    // minimum, sign cleared (imm 0b1010)
     const __m512 a = _mm512_range_ps(v, _mm512_set1_ps(float(F::max_value)), 0x0A);
-    const __m512i eb = _mm512_max_epi32(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7F800000)),
-                                        _mm512_set1_epi32(emin_b << 23));
-    const __m512i kb = _mm512_add_epi32(eb, _mm512_set1_epi32(((23 - M) << 23) | 0x400000));
+    const __m512i f = _mm512_max_epi32(_mm512_srli_epi32(_mm512_castps_si512(a), 23), _mm512_set1_epi32(emin_b));
+    using table = minifloat_k_table<F>;
+    const __m512i* tk = reinterpret_cast<const __m512i*>(table::k.v);
+    __m512i kb;
+    if constexpr (table::width == 16) kb = _mm512_permutexvar_epi32(f, _mm512_load_si512(tk));
+    else kb = _mm512_permutex2var_epi32(_mm512_load_si512(tk), f, _mm512_load_si512(tk + 1));
     const __m512 t = _mm512_add_round_ps(a, _mm512_castsi512_ps(kb), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512i c = _mm512_sub_epi32(_mm512_castps_si512(t), kb);
-    c = _mm512_add_epi32(c, _mm512_sub_epi32(_mm512_srli_epi32(eb, 23 - M), _mm512_set1_epi32(emin_b << M)));
-    if constexpr (F::is_signed)  // c | (sign bit moved to F's sign position)
-      c = _mm512_ternarylogic_epi32(c, _mm512_srli_epi32(u, 31 - (F::exponent_bits + M)),
-                                    _mm512_set1_epi32(int(F::sign_mask)), 0xF8);
+    const __m512i mag = _mm512_set1_epi32(int(F::magnitude_mask));
+    __m512i c;
+    if constexpr (F::is_signed)  // (t & mag) | (sign bit moved to F's sign position, & ~mag)
+      c = _mm512_ternarylogic_epi32(_mm512_castps_si512(t), _mm512_srli_epi32(u, 31 - (F::exponent_bits + M)), mag,
+                                    0xE4);
+    else
+      c = _mm512_and_si512(_mm512_castps_si512(t), mag);
     if constexpr (Finite) return c;
     const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     return _mm512_mask_mov_epi32(c, nan, _mm512_set1_epi32(int(F::nan_code)));
