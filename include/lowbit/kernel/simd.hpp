@@ -614,6 +614,30 @@ struct minifloat_k_table {
   static constexpr values k{};
 };
 
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+// K' of encode_minifloat for a = min(|v|, max) (a >= 0): the table entry of max(a's exponent
+// field, emin's), as a float.
+template <class F>
+LOWBIT_SIMD_INLINE __m512 minifloat_k(const __m512& a) {
+  constexpr int emin_b = F::min_exponent + 127;  // float exponent field of 2^emin
+  const __m512i f = _mm512_max_epi32(_mm512_srli_epi32(_mm512_castps_si512(a), 23), _mm512_set1_epi32(emin_b));
+  using table = minifloat_k_table<F>;
+  const __m512i* tk = reinterpret_cast<const __m512i*>(table::k.v);
+  if constexpr (table::width == 16) return _mm512_castsi512_ps(_mm512_permutexvar_epi32(f, _mm512_load_si512(tk)));
+  else return _mm512_castsi512_ps(_mm512_permutex2var_epi32(_mm512_load_si512(tk), f, _mm512_load_si512(tk + 1)));
+}
+
+// F's code from t = a + K' rounded (its low bits, the magnitude) and the sign of u (v's bits).
+template <class F>
+LOWBIT_SIMD_INLINE __m512i minifloat_code(const __m512& t, const __m512i& u) {
+  const __m512i mag = _mm512_set1_epi32(int(F::magnitude_mask));
+  if constexpr (F::is_signed)  // (t & mag) | (sign bit moved to F's sign position, & ~mag)
+    return _mm512_ternarylogic_epi32(_mm512_castps_si512(t),
+                                     _mm512_srli_epi32(u, 31 - (F::exponent_bits + F::mantissa_bits)), mag, 0xE4);
+  else return _mm512_and_si512(_mm512_castps_si512(t), mag);
+}
+#endif
+
 // Finite: the caller guarantees v holds no NaN (the NaN code is then not produced; the kernels
 // use it where x is known finite, or is checked and the output discarded otherwise).
 template <class F, class A, bool Finite = false>
@@ -629,25 +653,12 @@ LOWBIT_SIMD_INLINE ib<A> encode_minifloat(const fb<A>& v) {
     // go to an even q), t stays in K's binade, and code = q + (E − emin) · 2^M (a carry to 2^(M+1) is
     // the next binade's first code) < 2^(E_F + M): the low bits of t's bits, as K's low 22 bits are
     // 0. K' comes from a table indexed by a's exponent field (minifloat_k_table); 7 instructions.
-    constexpr int emin_b = F::min_exponent + 127;  // float exponent field of 2^emin
     const __m512i u = _mm512_castps_si512(v);
     // min(|v|, max) in one instruction (AVX512DQ, which xsimd's avx512bw implies): the absolute
     // minimum, sign cleared (imm 0b1010)
     const __m512 a = _mm512_range_ps(v, _mm512_set1_ps(float(F::max_value)), 0x0A);
-    const __m512i f = _mm512_max_epi32(_mm512_srli_epi32(_mm512_castps_si512(a), 23), _mm512_set1_epi32(emin_b));
-    using table = minifloat_k_table<F>;
-    const __m512i* tk = reinterpret_cast<const __m512i*>(table::k.v);
-    __m512i kb;
-    if constexpr (table::width == 16) kb = _mm512_permutexvar_epi32(f, _mm512_load_si512(tk));
-    else kb = _mm512_permutex2var_epi32(_mm512_load_si512(tk), f, _mm512_load_si512(tk + 1));
-    const __m512 t = _mm512_add_round_ps(a, _mm512_castsi512_ps(kb), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512i mag = _mm512_set1_epi32(int(F::magnitude_mask));
-    __m512i c;
-    if constexpr (F::is_signed)  // (t & mag) | (sign bit moved to F's sign position, & ~mag)
-      c = _mm512_ternarylogic_epi32(_mm512_castps_si512(t), _mm512_srli_epi32(u, 31 - (F::exponent_bits + M)), mag,
-                                    0xE4);
-    else
-      c = _mm512_and_si512(_mm512_castps_si512(t), mag);
+    const __m512 t = _mm512_add_round_ps(a, minifloat_k<F>(a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i c = minifloat_code<F>(t, u);
     if constexpr (Finite) return c;
     const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     return _mm512_mask_mov_epi32(c, nan, _mm512_set1_epi32(int(F::nan_code)));
@@ -753,27 +764,18 @@ LOWBIT_SIMD_INLINE ib<A> encode_quotient_try(const fb<A>& x, const fb<A>& r, std
       return _mm512_and_si512(c, _mm512_set1_epi32(int(F::code_mask)));
     } else {
       static_assert(F::min_exponent - F::mantissa_bits > -100, "lowbit: encode_quotient: F's smallest step is too small");
-      constexpr int M = F::mantissa_bits, emin_b = F::min_exponent + 127;
       const __m512i u = _mm512_castps_si512(y);
       // min(max, |y|): a NaN y (NaN r) stays NaN and fails the comparison below
       const __m512 a = _mm512_min_ps(_mm512_set1_ps(float(F::max_value)),
                                      _mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF))));
-      const __m512i eb = _mm512_max_epi32(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7F800000)),
-                                          _mm512_set1_epi32(emin_b << 23));
-      const __m512i kb = _mm512_add_epi32(eb, _mm512_set1_epi32(((23 - M) << 23) | 0x400000));
-      const __m512 k = _mm512_castsi512_ps(kb);
-      // RN(a(1 ± 2^-20) + K): K + the code's step count of the exact a(1 ± 2^-20)
+      const __m512 k = minifloat_k<F>(a);
+      // RN(a(1 ± 2^-20) + K'): K' + the code's step count of the exact a(1 ± 2^-20)
       const __m512 lo = _mm512_fmadd_round_ps(a, _mm512_set1_ps(1.0f - 0x1p-20f), k, rne);
       const __m512 hi = _mm512_fmadd_round_ps(a, _mm512_set1_ps(1.0f + 0x1p-20f), k, rne);
       ok &= _mm512_cmp_ps_mask(lo, hi, _CMP_EQ_OQ);
       // as encode_minifloat, from t = lo (every value in [a(1 − 2^-20), a(1 + 2^-20)] has this code;
       // near a binade edge K's coarser step rounds those values to the edge, as F's own steps do)
-      __m512i c = _mm512_sub_epi32(_mm512_castps_si512(lo), kb);
-      c = _mm512_add_epi32(c, _mm512_sub_epi32(_mm512_srli_epi32(eb, 23 - M), _mm512_set1_epi32(emin_b << M)));
-      if constexpr (F::is_signed)
-        c = _mm512_ternarylogic_epi32(c, _mm512_srli_epi32(u, 31 - (F::exponent_bits + M)),
-                                      _mm512_set1_epi32(int(F::sign_mask)), 0xF8);
-      return c;
+      return minifloat_code<F>(lo, u);
     }
   }
 #endif
