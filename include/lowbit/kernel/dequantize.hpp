@@ -84,46 +84,74 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
   // Packed rows whose blocks start at odd columns are unpacked to bytes first.
   const bool unpack = packed && bc % 2 == 1 && bc > 1 && bc < cols;
   std::vector<std::uint8_t> rowbuf(unpack ? std::size_t(cols) * std::size_t(nt) : 0);
-  LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
-  for (Index i = 0; i < rows; ++i) {
-    const std::uint8_t* c = codes + i * codes_ld;
-    bool nibbles = packed;
-    if (unpack) {
-      std::uint8_t* u = rowbuf.data() + std::size_t(cols) * std::size_t(simd::thread_id());
-      for (Index j = 0; j < cols; ++j) u[j] = std::uint8_t((c[j / 2] >> (4 * (j % 2))) & 0xF);
-      c = u;
-      nibbles = false;
-    }
-    const float* srow = p.scale.data() + (i / br) * p.scale.cols();
-    const float* zrow = zp ? p.zero.data() + (i / br) * p.zero.cols() : nullptr;
-    float* y = out + i * ld_out;
-    // s: the block scales; z: the zero points (zp only)
-    auto put = [&](const fb& s, const fb& z, Index j, Index cnt) {
-      const simd::ib<A> k = nibbles ? simd::load_nibbles_n<A>(c, std::size_t(j), std::size_t(cnt))
-                                   : simd::load_bytes_n<A>(c + j, std::size_t(cnt));
-      const fb dk = decode(k);
-      const fb v = zp ? (dk - z) * (s * t) : dk * s * t;
-      if (cnt == N) {
+  // The rows, with nibble codes (Nib), zero points (Zp) and a tensor scale other than 1 (Scaled:
+  // with t == 1, d·s·1 == d·s, NaN included) fixed at compile time: tested per vector, they cost
+  // the MX dequantize in L2 about a fifth of its time.
+  auto rows_with = [&](auto nib_c, auto zp_c, auto scaled_c) {
+    constexpr bool Nib = decltype(nib_c)::value, Zp = decltype(zp_c)::value, Scaled = decltype(scaled_c)::value;
+    LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
+    for (Index i = 0; i < rows; ++i) {
+      const std::uint8_t* c = codes + i * codes_ld;
+      if (unpack) {
+        std::uint8_t* u = rowbuf.data() + std::size_t(cols) * std::size_t(simd::thread_id());
+        for (Index j = 0; j < cols; ++j) u[j] = std::uint8_t((c[j / 2] >> (4 * (j % 2))) & 0xF);
+        c = u;
+      }
+      const float* srow = p.scale.data() + (i / br) * p.scale.cols();
+      const float* zrow = Zp ? p.zero.data() + (i / br) * p.zero.cols() : nullptr;
+      float* y = out + i * ld_out;
+      // s: the block scales; z: the zero points (Zp only)
+      auto value = [&](const fb& s, const fb& z, Index j, Index cnt) {
+        const simd::ib<A> k = Nib ? simd::load_nibbles_n<A>(c, std::size_t(j), std::size_t(cnt))
+                                  : simd::load_bytes_n<A>(c + j, std::size_t(cnt));
+        const fb dk = decode(k);
+        if constexpr (Zp) return (dk - z) * (s * t);
+        else if constexpr (Scaled) return dk * s * t;
+        else return dk * s;
+      };
+      auto put = [&](const fb& s, const fb& z, Index j) {
+        const fb v = value(s, z, j, N);
         if (streamed && (reinterpret_cast<std::uintptr_t>(y + j) & 63) == 0) simd::stream_floats<A>(v, y + j);
         else v.store_unaligned(y + j);
+      };
+      auto put_n = [&](const fb& s, const fb& z, Index j, Index cnt) {
+        simd::store_n<A>(value(s, z, j, cnt), y + j, std::size_t(cnt));
+      };
+      if (bc == 1) {
+        Index j = 0;
+        for (; j + N <= cols; j += N) put(fb::load_unaligned(srow + j), Zp ? fb::load_unaligned(zrow + j) : fb(0.0f), j);
+        if (j < cols)
+          put_n(simd::load_n<A>(srow + j, std::size_t(cols - j)),
+                Zp ? simd::load_n<A>(zrow + j, std::size_t(cols - j)) : fb(0.0f), j, cols - j);
+        continue;
       }
-      else simd::store_n<A>(v, y + j, std::size_t(cnt));
-    };
-    if (bc == 1) {
-      Index j = 0;
-      for (; j + N <= cols; j += N) put(fb::load_unaligned(srow + j), zp ? fb::load_unaligned(zrow + j) : fb(0.0f), j, N);
-      if (j < cols)
-        put(simd::load_n<A>(srow + j, std::size_t(cols - j)),
-            zp ? simd::load_n<A>(zrow + j, std::size_t(cols - j)) : fb(0.0f), j, cols - j);
-      continue;
+      for (Index b = 0, j0 = 0; j0 < cols; ++b, j0 += bc) {
+        const fb s(srow[b]), z(Zp ? zrow[b] : 0.0f);
+        const Index j1 = std::min(cols, j0 + bc);
+        Index j = j0;
+        for (; j + N <= j1; j += N) put(s, z, j);
+        if (j < j1) put_n(s, z, j, j1 - j);
+      }
     }
-    for (Index b = 0, j0 = 0; j0 < cols; ++b, j0 += bc) {
-      const fb s(srow[b]), z(zp ? zrow[b] : 0.0f);
-      const Index j1 = std::min(cols, j0 + bc);
-      Index j = j0;
-      for (; j + N <= j1; j += N) put(s, z, j, N);
-      if (j < j1) put(s, z, j, j1 - j);
+  };
+  using yes = std::true_type;
+  using no = std::false_type;
+  const bool nib = packed && !unpack, scaled = p.tensor_scale != 1.0f;
+  auto with_scaled = [&](auto nib_c, auto zp_c) {
+    if (scaled) rows_with(nib_c, zp_c, yes{});
+    else rows_with(nib_c, zp_c, no{});
+  };
+  auto with_zp = [&](auto nib_c) {
+    if constexpr (simd_zero_element<F>()) {
+      if (zp) return with_scaled(nib_c, yes{});
     }
+    with_scaled(nib_c, no{});
+  };
+  if constexpr (F::bits <= 4) {
+    if (nib) with_zp(yes{});
+    else with_zp(no{});
+  } else {
+    with_zp(no{});
   }
   if (streamed) simd::fence();
 }
