@@ -125,6 +125,12 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
                 Zp ? simd::load_n<A>(zrow + j, std::size_t(cols - j)) : fb(0.0f), j, cols - j);
         continue;
       }
+      if (bc == N) {  // one vector per block (NVFP4 with AVX-512): a flat loop
+        Index j = 0;
+        for (; j + N <= cols; j += N) put(fb(srow[j / N]), Zp ? fb(zrow[j / N]) : fb(0.0f), j);
+        if (j < cols) put_n(fb(srow[j / N]), Zp ? fb(zrow[j / N]) : fb(0.0f), j, cols - j);
+        continue;
+      }
       for (Index b = 0, j0 = 0; j0 < cols; ++b, j0 += bc) {
         const fb s(srow[b]), z(Zp ? zrow[b] : 0.0f);
         const Index j1 = std::min(cols, j0 + bc);
