@@ -105,16 +105,24 @@
 // time (reading them together was slower).
 //
 // A second host (AMD EPYC Zen 4, 2 cores, 1 MiB L2 per core, 32 MiB L3; 2026-12-04, medians
-// of 2 runs) copies 38-48 GB/s from one thread, 2-3x the host above. There the one-pass floor
-// reaches 0.72-0.76 of the copy and the two-pass floor 0.39; with given qparams the f32 paths
-// reach 0.40-0.58 (bf16 0.24-0.51), the fits 0.22-0.41 (bf16 0.15-0.39), dequantize 0.57-0.83.
-// Those paths are bound by arithmetic: with long rows in L2 (the "l2" rows, 16 × 8192) the
-// minifloat encoders run at 4.5-5.3 Gelem/s with given qparams and int8 per token at 9.9,
-// while 0.7 of that copy means 5.9 Gelem/s for f32 -> 8 bits, with the loads from DRAM on
-// top (int8 per token with given qparams: 4.6 Gelem/s from DRAM, 0.58). On this host the
-// minifloat codes divide (simd.hpp, LOWBIT_DIVIDE_MINIFLOAT: vdivps is cheap on Zen), which
-// took e4m3 per-tensor from bf16 with given qparams from 0.19 to 0.35 of the copy (its bf16
-// data fails the certificate on 1 vector in 12).
+// of 3 runs) copies 38-48 GB/s from one thread, 2-3x the host above. There the one-pass floor
+// reaches 0.66-0.77 of the copy and the two-pass floor 0.38-0.39.
+//   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given f32 (Gelem/s)
+//   int8 per-token           0.44     0.35      0.68       0.48      0.86     10.0
+//   int8 per-column          0.29     0.20      0.65       0.37      0.74      5.5
+//   e4m3 per-tensor          0.35     0.29      0.65       0.40      0.85      7.1
+//   e4m3 128×128             0.40     0.27      0.64       0.42      0.86      7.1
+//   mxfp8 (e4m3 + e8m0)      0.40     0.33      0.60       0.43      0.80      7.3
+//   mxfp4 (packed)           0.45     0.30      0.56       0.36      0.77      6.7
+//   nvfp4 (packed)           0.25     0.19      0.51       0.29      0.75      6.2
+//   int4 g128 (packed)       0.50     0.22      0.65       0.37      0.75      7.5
+// Dequantize meets 0.7 on every path; the rest is bound by arithmetic (a minifloat code takes
+// 7 instructions, a division and a packing store; the l2 rows, 16 × 8192, encode 5.5-10
+// Gelem/s with given qparams, while 0.7 of the copy means 5.9 Gelem/s for f32 -> 8 bits with
+// the loads from DRAM on top). On this host the minifloat codes divide (simd.hpp,
+// LOWBIT_DIVIDE_MINIFLOAT: vdivps is cheap on Zen), which took e4m3 per-tensor from bf16 with
+// given qparams from 0.19 to 0.35 of the copy (its bf16 data fails the certificate on 1 vector
+// in 12), and software prefetches go to L2 (LOWBIT_PREFETCH_L2: 5-35 % faster from DRAM).
 //
 // Threads: OpenMP (kernel_options::threads, 0 = OpenMP's default) over independent panels or
 // rows; maxima are exact, so results are identical for every thread count.
