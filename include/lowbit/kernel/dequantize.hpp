@@ -149,7 +149,7 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
   };
   auto with_zp = [&](auto nib_c) {
     if constexpr (simd_zero_element<F>()) {
-      if (zp) return with_scaled(nib_c, yes{});
+      if (zp) return rows_with(nib_c, yes{}, yes{});  // (d − z)·(s·t) whatever t is
     }
     with_scaled(nib_c, no{});
   };
