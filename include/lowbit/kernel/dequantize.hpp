@@ -18,12 +18,16 @@
 // matrices with AVX-512, the matrix-returning overload); other vectors use plain stores.
 // Measured (bench/kernel/quantize_bench.cpp: 8192 × 8192 codes from DRAM to a 64-byte-aligned
 // float output, one thread, fastest call, ratio to the fastest copy of the same bytes —
-// glibc's memcpy or a non-temporal copy loop, timed after every call; medians of 3 runs):
-// int8 per-token 1.14, per-column 1.08, e4m3 per-tensor 0.99, 128×128 0.98, mxfp8 0.93, mxfp4
-// 1.04, nvfp4 0.83, int4 g128 1.13, uint4 asymmetric g128 1.09, int8 asymmetric per-token
-// 1.18 (the output, 4/5 of the bytes, is written without being read). Streaming stores
-// roughly doubled these over plain ones; 4-bit codes decode by one permute from a 16-entry
-// table.
+// glibc's memcpy or a non-temporal copy loop, timed after every call; medians of 3 runs). On
+// a Sapphire Rapids VM whose copy runs 14-23 GB/s: int8 per-token 1.14, per-column 1.08, e4m3
+// per-tensor 0.99, 128×128 0.98, mxfp8 0.93, mxfp4 1.04, nvfp4 0.83, int4 g128 1.13, uint4
+// asymmetric g128 1.09, int8 asymmetric per-token 1.18 (the output, 4/5 of the bytes, is
+// written without being read). On an AMD Zen 4 VM whose copy runs 38-48 GB/s (2026-12-04):
+// int8 per-token 0.86, per-column 0.74, e4m3 per-tensor 0.85, 128×128 0.86, mxfp8 0.80, mxfp4
+// 0.77, nvfp4 0.75, int4 g128 0.75, uint4 asymmetric g128 0.76, int8 asymmetric per-token 0.86.
+// Streaming stores roughly doubled these over plain ones. 4-bit codes decode by one permute
+// from a 16-entry table, 8-bit minifloats as simd::decode_minifloat; the row loop is compiled
+// per combination of nibble codes, zero points and a tensor scale other than 1.
 //
 // Errors (lowbit::error): codes and qparams shapes that disagree, a zero kind that is not
 // this quantizer's, ld_out < cols, null pointers.
