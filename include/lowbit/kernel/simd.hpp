@@ -516,7 +516,8 @@ inline void fence() {
 // encode) while they encode others; the rows are then read from L2 anyway. On AMD Zen 4, into
 // L2 ran 5-35 % faster from DRAM (int4 per-group fit from f32 14.8 -> 20.0 GB/s, int8 per-token
 // with given qparams 23.4 -> 26.8; a few bf16 fits 1-5 % slower); Sapphire Rapids was tuned with
-// L1. Default: 1 where LOWBIT_DIVIDE_MINIFLOAT's test finds a Zen core, else 0; define it to choose.
+// L1. Default: 1 when compiled for a Zen core (the __znver*__ test of LOWBIT_DIVIDE_MINIFLOAT,
+// below), else 0; define it to choose.
 #ifndef LOWBIT_PREFETCH_L2
 #if defined(__znver3__) || defined(__znver4__) || defined(__znver5__)
 #define LOWBIT_PREFETCH_L2 1
