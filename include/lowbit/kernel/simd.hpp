@@ -195,6 +195,20 @@ inline float key_to_float(std::int32_t k) {
   return f;
 }
 
+#if XSIMD_WITH_AVX512BW && defined(__AVX512VL__)
+// bf16 bits on 16-bit lanes (sign cleared): the two of each 32-bit lane replaced by their max in
+// both halves (m·0x10001; the order of these int32 lanes is the order of m).
+inline __m512i bf16_pair_max(const __m512i& a) { return _mm512_max_epu16(a, _mm512_rol_epi32(a, 16)); }
+// ... of 32 values loaded from x, |x| taken.
+inline __m512i bf16_pair_max_load(const void* x) {
+  return bf16_pair_max(_mm512_and_si512(_mm512_loadu_si512(x), _mm512_set1_epi16(0x7FFF)));
+}
+// m·0x10001 lanes -> m << 16: float bits of the bf16 value m.
+inline __m512i bf16_pair_to_float_bits(const __m512i& p) {
+  return _mm512_and_si512(p, _mm512_set1_epi32(std::int32_t(0xFFFF0000u)));
+}
+#endif
+
 // max |x| bits over x[0..n), n a multiple of 2N, spread over the lanes (the caller reduces
 // across them). bf16 on AVX-512: 32 values per instruction on 16-bit lanes, widened at the end.
 template <class A, class T>
@@ -206,9 +220,7 @@ inline ib<A> absmax_bits(const T* x, std::ptrdiff_t n) {
     __m512i m = _mm512_setzero_si512();
     for (std::ptrdiff_t j = 0; j < n; j += 2 * N)
       m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512(x + j), mask));
-    // the two bf16 halves of each 32-bit lane (no lane crossing): max(m & 0xFFFF, m >> 16) << 16
-    return _mm512_slli_epi32(_mm512_max_epi32(_mm512_and_si512(m, _mm512_set1_epi32(0xFFFF)), _mm512_srli_epi32(m, 16)),
-                             16);
+    return bf16_pair_to_float_bits(bf16_pair_max(m));  // the two bf16 halves of each 32-bit lane
   }
 #endif
   ib<A> m(0);
@@ -266,12 +278,6 @@ inline __m512i transpose_max_halves(const __m512i* s1) {
   return _mm512_permutexvar_epi32(perm, r);
 }
 
-// |x| bf16 bits of 32 values, the two of each 32-bit lane replaced by their max in both halves
-// (m·0x10001; order of these int32 lanes = order of m).
-inline __m512i bf16_pair_max(const void* x) {
-  const __m512i a = _mm512_and_si512(_mm512_loadu_si512(x), _mm512_set1_epi16(0x7FFF));
-  return _mm512_max_epu16(a, _mm512_rol_epi32(a, 16));
-}
 #endif
 
 // Lane k of the result = max over the lanes of v[k], for k < N.
@@ -304,11 +310,10 @@ inline ib<A> block_absmax_bf16(const Eigen::bfloat16* x, std::ptrdiff_t bc) {
   if constexpr (use_avx512<A>()) {
     // Max on 16-bit lanes, then the two of each 32-bit lane (bf16_pair_max); bc == N: one load
     // holds two blocks, one per 256-bit half, so the transposition starts one step in.
-    const __m512i hi = _mm512_set1_epi32(std::int32_t(0xFFFF0000u));
     if (bc == N) {
       __m512i s1[8];
-      for (int k = 0; k < 8; ++k) s1[k] = bf16_pair_max(x + 2 * N * k);
-      return _mm512_and_si512(transpose_max_halves(s1), hi);
+      for (int k = 0; k < 8; ++k) s1[k] = bf16_pair_max_load(x + 2 * N * k);
+      return bf16_pair_to_float_bits(transpose_max_halves(s1));
     }
     ib<A> v[N];
     const __m512i mask = _mm512_set1_epi16(0x7FFF);
@@ -317,9 +322,9 @@ inline ib<A> block_absmax_bf16(const Eigen::bfloat16* x, std::ptrdiff_t bc) {
       __m512i m = _mm512_and_si512(_mm512_loadu_si512(p), mask);
       for (std::ptrdiff_t j = 2 * N; j < bc; j += 2 * N)
         m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512(p + j), mask));
-      v[k] = _mm512_max_epu16(m, _mm512_rol_epi32(m, 16));
+      v[k] = bf16_pair_max(m);
     }
-    return _mm512_and_si512(transpose_max<A>(v), hi);
+    return bf16_pair_to_float_bits(transpose_max<A>(v));
   }
 #endif
   ib<A> v[N];
