@@ -2,7 +2,7 @@
 # Installs what lowbit's build, tests, benchmarks and examples need (Debian packages only).
 # Skips apt entirely when everything is already present.
 set -euo pipefail
-pkgs=(cmake ninja-build g++ make libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev libdnnl-dev ccache)
+pkgs=(cmake ninja-build g++ clang libomp-dev make libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev libdnnl-dev ccache)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds everything (tests, examples,
 # benchmarks) with -Werror, runs the quick suite, then rebuilds the tests under
-# AddressSanitizer + UndefinedBehaviorSanitizer and runs the quick suite again.
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs the quick suite again, then builds the
+# tests with clang (which rejects some code g++ takes, and contracts a·b + c into FMAs by
+# default) and runs the quick suite a third time.
 # LOWBIT_SLOW=1 also runs the slow/exhaustive suite (label "slow").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +27,8 @@ cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launc
 cmake --build build/sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/sanitize -L quick --output-on-failure -j "$jobs"
+
+cmake -S . -B build/clang -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
+  -DLOWBIT_BUILD_TESTS=ON -DLOWBIT_BUILD_EXAMPLES=OFF -DLOWBIT_BUILD_BENCHMARKS=OFF -DLOWBIT_HEADER_CHECKS=OFF
+cmake --build build/clang -j "$jobs"
+ctest --test-dir build/clang -L quick --output-on-failure -j "$jobs"

@@ -99,9 +99,9 @@ TEST_CASE("examples/tinyllama_weight_recipes: KIVI KV bytes/token match the cach
 }
 
 TEST_CASE("examples/tinyllama_weight_recipes: orderings that hold on real text") {
-  for (const auto& [n, v] : ppls()) {
-    CAPTURE(n);
-    CHECK(std::isfinite(v));
+  for (const auto& nv : ppls()) {
+    CAPTURE(nv.first);
+    CHECK(std::isfinite(nv.second));
   }
   // GPTQ minimises the layer output error RTN ignores: at 4 bits g32 it is clearly better (on the
   // 64-window table by ~2x in delta %; here on two windows).

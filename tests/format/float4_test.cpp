@@ -8,7 +8,7 @@ using namespace lowbit;
 using namespace lowbit_test;
 
 namespace {
-constexpr auto sat = overflow::saturate;
+[[maybe_unused]] constexpr auto sat = overflow::saturate;  // used under #if
 constexpr auto prop = overflow::propagate;
 using e2m1 = float4_e2m1fn;
 }  // namespace

@@ -52,7 +52,8 @@ void check_paths(const Q& q, const std::string& what, std::initializer_list<int>
   using F = typename Q::format;
   CHECK(kernel::has_fast_dequantize(q));
   unsigned seed = 11;
-  for (auto [rows, cols] : {std::pair<Index, Index>{1, 1}, {3, 17}, {5, 33}, {37, 300}, {130, 260}, {4, 1000}}) {
+  for (auto shape : {std::pair<Index, Index>{1, 1}, {3, 17}, {5, 33}, {37, 300}, {130, 260}, {4, 1000}}) {
+    const Index rows = shape.first, cols = shape.second;  // not bindings: INFO captures them
     INFO(what, " ", rows, "x", cols);
     auto qx = q.quantize(random_matrix(rows, cols, seed));
     std::mt19937 g(seed++);

@@ -93,8 +93,9 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
   // the MX dequantize in L2 about a fifth of its time.
   auto rows_with = [&](auto nib_c, auto zp_c, auto scaled_c) {
     constexpr bool Nib = decltype(nib_c)::value, Zp = decltype(zp_c)::value, Scaled = decltype(scaled_c)::value;
-    LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
-    for (Index i = 0; i < rows; ++i) {
+    // One row; a lambda outside the parallel loop, as clang 14 rejects lambdas that use the
+    // enclosing generic lambda's locals from inside an OpenMP region.
+    auto row = [&](Index i) {
       const std::uint8_t* c = codes + i * codes_ld;
       if (unpack) {
         std::uint8_t* u = rowbuf.data() + std::size_t(cols) * std::size_t(simd::thread_id());
@@ -127,13 +128,13 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
         if (j < cols)
           put_n(simd::load_n<A>(srow + j, std::size_t(cols - j)),
                 Zp ? simd::load_n<A>(zrow + j, std::size_t(cols - j)) : fb(0.0f), j, cols - j);
-        continue;
+        return;
       }
       if (bc == N) {  // one vector per block (NVFP4 with AVX-512): a flat loop
         Index j = 0;
         for (; j + N <= cols; j += N) put(fb(srow[j / N]), Zp ? fb(zrow[j / N]) : fb(0.0f), j);
         if (j < cols) put_n(fb(srow[j / N]), Zp ? fb(zrow[j / N]) : fb(0.0f), j, cols - j);
-        continue;
+        return;
       }
       for (Index b = 0, j0 = 0; j0 < cols; ++b, j0 += bc) {
         const fb s(srow[b]), z(Zp ? zrow[b] : 0.0f);
@@ -142,7 +143,9 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
         for (; j + N <= j1; j += N) put(s, z, j);
         if (j < j1) put_n(s, z, j, j1 - j);
       }
-    }
+    };
+    LOWBIT_KERNEL_OMP(parallel for num_threads(nt) schedule(static) if (nt > 1))
+    for (Index i = 0; i < rows; ++i) row(i);
   };
   using yes = std::true_type;
   using no = std::false_type;

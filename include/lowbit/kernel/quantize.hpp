@@ -229,7 +229,7 @@ void block_scales(const quantizer<F, SF, R>& q, const std::int32_t* amax, Index 
   if constexpr (std::is_same_v<SF, float>) {
     const bool floor_1e5 = F::kind == format_kind::integer &&
                            (o.conv == convention::awq || o.conv == convention::smoothquant);
-    const fb qmax(float(F::max_value)), tv(t);
+    const fb qmax(static_cast<float>(F::max_value)), tv(t);
     for (Index k = 0; k < n; k += N) {
       fb a = simd::as_float<A>(ib::load_unaligned(amax + k));
       if (floor_1e5) a = xsimd::max(a, fb(1e-5f));
@@ -291,7 +291,7 @@ void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const floa
                    (o.conv == convention::lowbit || o.conv == convention::gptq || o.conv == convention::awq);
   if constexpr (simd_zero_element<F>() && std::is_same_v<SF, float>) {
     if (vec && t == 1.0f) {
-      const fb qmin(float(F::min_int)), qmax(float(F::max_int)), levels(float(F::max_int) - float(F::min_int));
+      const fb qmin(static_cast<float>(F::min_int)), qmax(static_cast<float>(F::max_int)), levels(float(F::max_int) - float(F::min_int));
       const fb zero_v(0.0f), one(1.0f);
       for (Index k = 0; k < n; k += Index(fb::size)) {
         fb l = fb::load_unaligned(lo + k), h = fb::load_unaligned(hi + k), s, z;
