@@ -942,6 +942,25 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
       }
     }
   }
+  {
+    // bfloat16 per column (one divisor per column) is read four rows at a time too, from 4 MiB
+    const Index cb = 8200, lb = 8203;
+    REQUIRE(rows * cb * Index(sizeof(Eigen::bfloat16)) >= (Index(4) << 20));
+    input in3 = make_input(rows, cb, lb, 79, 1);
+    const quantizer<int8> qc({per_channel(1)});
+    const qparams pc = qc.fit(RowMap<Eigen::bfloat16>(in3.h.data(), rows, cb, Eigen::OuterStride<>(lb)));
+    for (int th : {1, 3}) {
+      check_same<xsimd::default_arch, Eigen::bfloat16>(qc, in3, "int8 per_channel(1), bf16", {th});
+      check_given_one<xsimd::default_arch, Eigen::bfloat16>(qc, pc, in3, "int8 per_channel(1), bf16", th);
+    }
+    in3.h[std::size_t(257 * lb + 8199)] = Eigen::bfloat16(std::numeric_limits<float>::infinity());
+    for (int th : {1, 3}) {
+      CHECK_THROWS_WITH_AS(kernel::quantize(qc, in3.h.data(), rows, cb, lb, {th}), doctest::Contains("(257, 8199)"),
+                           lowbit::error);
+      CHECK_THROWS_WITH_AS(kernel::quantize(qc, pc, in3.h.data(), rows, cb, lb, {th}),
+                           doctest::Contains("(257, 8199)"), lowbit::error);
+    }
+  }
   // A NaN in the last row: fit and given qparams throw, saying where
   input bad = in;
   bad.f[std::size_t((rows - 1) * ld + 4000)] = std::numeric_limits<float>::quiet_NaN();
