@@ -102,20 +102,21 @@
 // shorter runs per row and page are read more slowly). Nor is it met by bf16: its paths are
 // bound by the arithmetic (in L2 they encode 2-4 Gelem/s, 6-12 GB/s of traffic, about what 0.7
 // of the copy needs, 10-14 GB/s, and DRAM streams leave less), so bf16 rows are read one at a
-// time (reading them together was slower).
+// time (reading them together was slower), except per column (detail::interleaving).
 //
-// A second host (AMD EPYC Zen 4, 2 cores, 1 MiB L2 per core, 32 MiB L3; 2026-12-04, medians
-// of 3 runs) copies 38-48 GB/s from one thread, 2-3x the host above. There the one-pass floor
-// reaches 0.66-0.77 of the copy and the two-pass floor 0.38-0.39.
+// A second host (AMD EPYC Zen 4, 2 cores, 1 MiB L2 per core, 32 MiB L3; fit and given columns
+// 2026-12-05, the rest 2026-12-04, medians of 3 runs) copies 38-48 GB/s from one thread, 2-3x
+// the host above. There the one-pass floor reaches 0.68-0.74 of the copy and the two-pass
+// floor 0.38-0.40.
 //   path                   fit f32  fit bf16  given f32  given bf16   deq   in L2 given f32 (Gelem/s)
-//   int8 per-token           0.44     0.35      0.68       0.48      0.86     10.0
-//   int8 per-column          0.29     0.20      0.65       0.37      0.74      5.5
-//   e4m3 per-tensor          0.35     0.29      0.65       0.40      0.85      7.1
-//   e4m3 128×128             0.40     0.27      0.64       0.42      0.86      7.1
-//   mxfp8 (e4m3 + e8m0)      0.40     0.33      0.60       0.43      0.80      7.3
-//   mxfp4 (packed)           0.45     0.30      0.56       0.36      0.77      6.7
-//   nvfp4 (packed)           0.25     0.19      0.51       0.29      0.75      6.2
-//   int4 g128 (packed)       0.50     0.22      0.65       0.37      0.75      7.5
+//   int8 per-token           0.52     0.35      0.66       0.52      0.86     10.0
+//   int8 per-column          0.33     0.24      0.64       0.54      0.74      5.5
+//   e4m3 per-tensor          0.34     0.31      0.64       0.42      0.85      7.1
+//   e4m3 128×128             0.40     0.29      0.63       0.43      0.86      7.1
+//   mxfp8 (e4m3 + e8m0)      0.39     0.35      0.57       0.44      0.80      7.3
+//   mxfp4 (packed)           0.44     0.31      0.55       0.37      0.77      6.7
+//   nvfp4 (packed)           0.25     0.20      0.51       0.30      0.75      6.2
+//   int4 g128 (packed)       0.50     0.23      0.64       0.39      0.75      7.5
 // Dequantize meets 0.7 on every path; the rest is bound by arithmetic (a minifloat code takes
 // 7 instructions, a division and a packing store; the l2 rows, 16 × 8192, encode 5.5-10
 // Gelem/s with given qparams, while 0.7 of the copy means 5.9 Gelem/s for f32 -> 8 bits with
