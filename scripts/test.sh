@@ -2,8 +2,8 @@
 # The whole test suite: installs dependencies, builds everything (tests, examples,
 # benchmarks) with -Werror, runs the quick suite, then rebuilds the tests under
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs the quick suite again, then builds the
-# tests with clang (which rejects some code g++ takes, and contracts a·b + c into FMAs by
-# default) and runs the quick suite a third time.
+# tests with clang 14 (which rejects some code g++ accepts, e.g. lambdas in OpenMP regions of
+# generic lambdas) and runs the quick suite a third time.
 # LOWBIT_SLOW=1 also runs the slow/exhaustive suite (label "slow").
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -292,7 +292,8 @@ void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const floa
                    (o.conv == convention::lowbit || o.conv == convention::gptq || o.conv == convention::awq);
   if constexpr (simd_zero_element<F>() && std::is_same_v<SF, float>) {
     if (vec && t == 1.0f) {
-      const fb qmin(static_cast<float>(F::min_int)), qmax(static_cast<float>(F::max_int)), levels(float(F::max_int) - float(F::min_int));
+      const fb qmin(static_cast<float>(F::min_int)), qmax(static_cast<float>(F::max_int));
+      const fb levels(float(F::max_int) - float(F::min_int));
       const fb zero_v(0.0f), one(1.0f);
       for (Index k = 0; k < n; k += Index(fb::size)) {
         fb l = fb::load_unaligned(lo + k), h = fb::load_unaligned(hi + k), s, z;
@@ -712,8 +713,8 @@ constexpr Index interleave_chunk = 512 / Index(sizeof(T));
 // Whether rows are read together (rows_encode, interleave for the max passes) for a rows × cols
 // input in blocks of bc columns: float inputs larger than L2. bfloat16 only per column (bc ==
 // 1), where the rows read together share each vector of divisors from L1 (rows of 8192 have
-// 64 KiB of them): on Zen 4 from DRAM 9.7 -> 10.8 GB/s with the fit, 16.7 -> 22.5 with given
-// qparams. Its other paths move 3 bytes per element and are bound by the arithmetic; read
+// 64 KiB of them): on Zen 4 from DRAM 0.22 -> 0.24 of the copy with the fit, 0.39 -> 0.54 with
+// given qparams (medians of 3). Its other paths move 3 bytes per element and are bound by the arithmetic; read
 // together they ran slower (given qparams, 128 × 128 blocks: about 0.52 -> 0.43 of the copy on
 // Sapphire Rapids, 5-15 % slower on Zen 4). In-cache inputs gain nothing from it.
 template <class T>
