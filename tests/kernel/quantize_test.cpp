@@ -952,6 +952,10 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
     for (int th : {1, 3}) {
       check_same<xsimd::default_arch, Eigen::bfloat16>(qc, in3, "int8 per_channel(1), bf16", {th});
       check_given_one<xsimd::default_arch, Eigen::bfloat16>(qc, pc, in3, "int8 per_channel(1), bf16", th);
+      // columns of blocks of 4 and 3 rows (block rows of one group of rows read together, or fewer)
+      check_same<xsimd::default_arch, Eigen::bfloat16>(quantizer<int8>({block(4, 1)}), in3, "int8 4x1, bf16", {th});
+      check_same<xsimd::default_arch, Eigen::bfloat16>(quantizer<float8_e4m3fn>({block(3, 1)}), in3, "e4m3fn 3x1, bf16",
+                                                       {th});
     }
     in3.h[std::size_t(257 * lb + 8199)] = Eigen::bfloat16(std::numeric_limits<float>::infinity());
     for (int th : {1, 3}) {
