@@ -111,6 +111,7 @@ TEST_CASE("kernel/dequantize: thread counts and narrower architectures give the 
 #if XSIMD_WITH_AVX2
   check_paths<xsimd::avx2>(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8 avx2");
   check_paths<xsimd::avx2>(quantizer<int4>({per_group(128)}), "int4 avx2");
+  check_paths<xsimd::avx2>(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 avx2 (two vectors per block)");
 #endif
 #if XSIMD_WITH_SSE4_2
   check_paths<xsimd::sse4_2>(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 sse4.2");
@@ -171,6 +172,7 @@ TEST_CASE("kernel/dequantize: integer zero points equal quantizer::dequantize bi
   quant_options gsym{per_group(64)};
   gsym.conv = convention::gptq;
   check_paths(quantizer<uint4>(gsym), "uint4 gptq symmetric g64");
+  check_paths(quantizer<uint4>(asym(per_group(32))), "uint4 asym g32 (two AVX-512 vectors per block)");
 #if XSIMD_WITH_AVX2
   check_paths<xsimd::avx2>(quantizer<uint4>(asym(per_group(32))), "uint4 asym g32 avx2");
 #endif

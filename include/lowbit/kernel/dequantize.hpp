@@ -25,6 +25,9 @@
 // written without being read). On an AMD Zen 4 VM whose copy runs 38-48 GB/s (2026-12-04):
 // int8 per-token 0.86, per-column 0.74, e4m3 per-tensor 0.85, 128×128 0.86, mxfp8 0.80, mxfp4
 // 0.77, nvfp4 0.75, int4 g128 0.75, uint4 asymmetric g128 0.76, int8 asymmetric per-token 0.86.
+// The same host drifted by 2026-12-05 (the same code: 0.69-0.83, mxfp4 0.69, per-column 0.70);
+// there MX rows took one flat loop over pairs of vectors (was a loop per 32-element block):
+// mxfp4 0.70 -> 0.73, mxfp8 0.73 -> 0.78 from DRAM, and 40 -> 59 / 39 -> 47 GB/s in L2.
 // Streaming stores roughly doubled these over plain ones. 4-bit codes decode by one permute
 // from a 16-entry table, 8-bit minifloats as simd::decode_minifloat; the row loop is compiled
 // per combination of nibble codes, zero points and a tensor scale other than 1.
@@ -134,6 +137,20 @@ void dequantize_simd(const std::uint8_t* codes, Index codes_ld, bool packed, con
         Index j = 0;
         for (; j + N <= cols; j += N) put(fb(srow[j / N]), Zp ? fb(zrow[j / N]) : fb(0.0f), j);
         if (j < cols) put_n(fb(srow[j / N]), Zp ? fb(zrow[j / N]) : fb(0.0f), j, cols - j);
+        return;
+      }
+      if (bc == 2 * N) {  // two vectors per block (MX with AVX-512): a flat loop over pairs
+        Index j = 0;
+        for (; j + 2 * N <= cols; j += 2 * N) {
+          const fb s(srow[j / (2 * N)]), z(Zp ? zrow[j / (2 * N)] : 0.0f);
+          put(s, z, j);
+          put(s, z, j + N);
+        }
+        if (j < cols) {
+          const fb s(srow[j / (2 * N)]), z(Zp ? zrow[j / (2 * N)] : 0.0f);
+          if (j + N <= cols) put(s, z, j), j += N;
+          if (j < cols) put_n(s, z, j, cols - j);
+        }
         return;
       }
       for (Index b = 0, j0 = 0; j0 < cols; ++b, j0 += bc) {
