@@ -231,6 +231,40 @@ TEST_CASE("quantize/quantizer: fp16 scale overflow and underflow saturate to fin
   CHECK(q.fake_quantize(x, p).allFinite());
 }
 
+// A tensor amax below 448 · 6 · 2^-126 made t = amax / 2688 subnormal, s_eff = s · t rounded to
+// 0 in blocks whose scale is small, and x / s_eff inf or 0/0 = NaN: zeros got the code of +6.
+TEST_CASE("quantize/quantizer: NVFP4 of a subnormal tensor keeps zeros and finite divisors (t >= 2^-126)") {
+  Mat x = Mat::Zero(3, 16);
+  x(0, 1) = std::ldexp(1.0f, -148);  // 2 · 2^-149: a block of tiny scale
+  x(1, 0) = std::ldexp(15.0f, -137);  // the tensor amax: t = 15 · 2^-137 / 2688 < 2^-126
+  x(2, 5) = -std::ldexp(3.0f, -149);
+  for (bool nv : {true, false}) {
+    const qparams p = nv ? quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}).fit(x)
+                         : quantizer<float4_e2m1fn, float8_e4m3fn>({nvfp4_block(16)}).fit(x);
+    CHECK(p.tensor_scale == std::numeric_limits<float>::min());
+    for (Eigen::Index i = 0; i < 3; ++i) CHECK(p.scale(i, 0) * p.tensor_scale > 0.0f);
+  }
+  const quantizer<float4_e2m1fn, float8_ue4m3> q({nvfp4_block(16)});
+  const auto qx = q.quantize(x);
+  for (Eigen::Index i = 0; i < 3; ++i)
+    for (Eigen::Index j = 0; j < 16; ++j)
+      if (x(i, j) == 0.0f) CHECK(int(qx.codes(i, j)) == 0);  // +0 -> code 0, never NaN's saturation
+  const Mat y = q.dequantize(qx);
+  CHECK(y.allFinite());
+  CHECK(y(0, 0) == 0.0f);
+  // an all-zero tensor keeps t = 1
+  CHECK(q.fit(Mat::Zero(2, 16)).tensor_scale == 1.0f);
+  // fixed tensor scales: 0 (derive it) or a normal float
+  quant_options o{nvfp4_block(16)};
+  for (float bad : {-1.0f, std::ldexp(1.0f, -130), NAN, INFINITY}) {
+    o.fixed_tensor_scale = bad;
+    CHECK_THROWS_WITH_AS((quantizer<float4_e2m1fn, float8_ue4m3>(o)), doctest::Contains("fixed_tensor_scale"),
+                         lowbit::error);
+  }
+  o.fixed_tensor_scale = std::numeric_limits<float>::min();
+  CHECK_NOTHROW(quantizer<float4_e2m1fn, float8_ue4m3>(o).fit(x));
+}
+
 TEST_CASE("quantize/quantizer: Map, Ref, blocks and column-major inputs give the row-major codes") {
   const Mat x = randn(9, 40, 31);
   const quantizer<int4> q({per_group(16)});

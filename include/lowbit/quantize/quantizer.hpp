@@ -22,7 +22,10 @@
 //       rceil : e = ceil(log2(r / Format::max_value)) (NVIDIA; never clips)
 //     clamped to [−127, 127]; an all-zero block gets 2^−127 (code 0x00)
 //   narrow float ScaleFormat (ue4m3, e4m3fn), two-level (NVFP4 when Format is e2m1):
-//       tensor_scale t = amax(x) / (ScaleFormat::max · Format::max)   (fp32; 1 if amax = 0)
+//       tensor_scale t = amax(x) / (ScaleFormat::max · Format::max)   (fp32; 1 if amax = 0,
+//                                                                       2^-126 if t is smaller:
+//                                                                       s · t then never
+//                                                                       underflows to 0, 0/0)
 //       s = ScaleFormat_RN_sat(r / (Format::max · t))                  (1 for an all-zero block,
 //                                                                       ScaleFormat's min_positive
 //                                                                       if a nonzero r rounds to 0)
@@ -48,6 +51,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -143,8 +147,11 @@ class quantizer {
       LOWBIT_CHECK(opt_.map == mapping::asymmetric || opt_.conv != convention::kivi,
                    "quantizer: convention::kivi is asymmetric");
     }
-    LOWBIT_CHECK(!(opt_.fixed_tensor_scale < 0) && std::isfinite(opt_.fixed_tensor_scale),
-                 "quantizer: fixed_tensor_scale must be finite and >= 0");
+    LOWBIT_CHECK(std::isfinite(opt_.fixed_tensor_scale) &&
+                     (opt_.fixed_tensor_scale == 0 || opt_.fixed_tensor_scale >= std::numeric_limits<float>::min()),
+                 "quantizer: fixed_tensor_scale must be 0 (from the tensor amax) or a finite normal float "
+                 "(>= 2^-126, so that scale · tensor scale cannot underflow to 0), got ",
+                 opt_.fixed_tensor_scale);
     check_observer(opt_.obs, "quantizer");
   }
 
@@ -434,8 +441,11 @@ class quantizer {
     if (!uses_tensor_scale()) return 1.0f;
     if (opt_.fixed_tensor_scale > 0) return opt_.fixed_tensor_scale;
     if constexpr (detail::is_narrow_scale_v<ScaleFormat>) {
+      // A subnormal t (amax below ~3e-35) could make s_eff = s · t round to 0 for small s, and
+      // x / s_eff inf or NaN: it is raised to the smallest normal float, so s_eff >= 2^-9 · 2^-126.
       const float t = amax / (float(ScaleFormat::max_value) * float(qmax_symmetric()));
-      return t > 0.0f ? t : 1.0f;
+      if (amax == 0.0f) return 1.0f;
+      return std::fmax(t, std::numeric_limits<float>::min());
     }
     return 1.0f;
   }
