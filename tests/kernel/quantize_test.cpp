@@ -261,6 +261,25 @@ TEST_CASE("kernel/quantize: integer zero points (asymmetric, GPTQ symmetric) equ
 #if XSIMD_WITH_AVX2
   check_paths<xsimd::avx2>(quantizer<uint4>(asym(per_group(128))), "uint4 asym g128 avx2");
 #endif
+  // groups whose span hi − lo exceeds FLT_MAX: the scalar span in double, not an inf scale
+  {
+    input in = make_input(7, 200, 203, 77, 0);
+    for (Index i = 0; i < 7; i += 2)
+      for (Index j = 5 * i; j < 200; j += 37) {
+        in.f[std::size_t(i * 203 + j)] = (j % 2 ? 3.0e38f : -2.9e38f);
+        in.h[std::size_t(i * 203 + j)] = Eigen::bfloat16(in.f[std::size_t(i * 203 + j)]);
+      }
+    in.f[2 * 203 + 40] = 3.3e38f, in.f[2 * 203 + 41] = -3.3e38f;
+    in.h[2 * 203 + 40] = Eigen::bfloat16(3.3e38f), in.h[2 * 203 + 41] = Eigen::bfloat16(-3.3e38f);
+    for (const convention c : {convention::lowbit, convention::gptq, convention::awq}) {
+      const std::string what = "span > FLT_MAX, convention " + std::to_string(int(c));
+      check_same<xsimd::default_arch, float>(quantizer<uint4>(asym(per_group(32), c)), in, what);
+      check_same<xsimd::default_arch, Eigen::bfloat16>(quantizer<uint4>(asym(per_group(32), c)), in, what);
+      check_same<xsimd::default_arch, float>(quantizer<int8>(asym(per_token(), c)), in, what);
+    }
+    const auto r = kernel::quantize(quantizer<uint4>(asym(per_group(32))), in.f.data(), 7, 200, 203);
+    CHECK(r.params.scale.allFinite());
+  }
   // NaN / ±inf in a min/max fit: -inf and -NaN show only in the block minimum's key
   {
     std::vector<float> v(std::size_t(9 * 70));

@@ -231,6 +231,29 @@ TEST_CASE("quantize/quantizer: fp16 scale overflow and underflow saturate to fin
   CHECK(q.fake_quantize(x, p).allFinite());
 }
 
+// A span hi − lo beyond FLT_MAX used to give an inf scale: every x̂ of the block NaN.
+TEST_CASE("quantize/quantizer: ranges spanning more than FLT_MAX keep finite scales (zero-point conventions)") {
+  Mat x(1, 6);
+  x << 3.0e38f, -3.0e38f, 0.0f, 1.0e37f, -2.5e38f, 1.0f;
+  auto check = [&](const auto& q, const char* what) {
+    INFO(std::string(what));
+    const auto qx = q.quantize(x);
+    const float s = qx.params.scale(0, 0);
+    CHECK(std::isfinite(s));
+    CHECK(s > 0.0f);
+    const Mat y = q.dequantize(qx);
+    CHECK(y.allFinite());
+    // half a step, and the rounding of s itself at the clamped end (x / s = 127.5 (1 ± 2^-23))
+    for (Eigen::Index j = 0; j < x.cols(); ++j) CHECK(std::fabs(double(x(0, j)) - double(y(0, j))) <= 0.5001 * s);
+  };
+  check(quantizer<uint4>({per_token(), mapping::asymmetric}), "uint4 asymmetric lowbit");
+  check(quantizer<uint4>({per_token(), mapping::asymmetric, convention::gptq}), "uint4 asymmetric gptq");
+  check(quantizer<uint4>({per_token(), mapping::asymmetric, convention::awq}), "uint4 asymmetric awq");
+  check(quantizer<uint4>({per_token(), mapping::asymmetric, convention::kivi}), "uint4 kivi");
+  check(quantizer<uint8>({per_token(), mapping::symmetric, convention::gptq}), "uint8 gptq symmetric");
+  check(quantizer<int8>({per_token(), mapping::asymmetric}), "int8 asymmetric");
+}
+
 // A tensor amax below 448 · 6 · 2^-126 made t = amax / 2688 subnormal, s_eff = s · t rounded to
 // 0 in blocks whose scale is small, and x / s_eff inf or 0/0 = NaN: zeros got the code of +6.
 TEST_CASE("quantize/quantizer: NVFP4 of a subnormal tensor keeps zeros and finite divisors (t >= 2^-126)") {

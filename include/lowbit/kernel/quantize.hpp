@@ -282,7 +282,7 @@ void block_scales(const quantizer<F, SF, R>& q, const std::int32_t* amax, Index 
 //   lowbit, gptq: [lo, hi] widened to 0 (gptq: [0, 0] -> [-1, 1]); s = (hi − lo) / levels, 0 -> 1;
 //                 z = clamp(qmin + RNE(−lo / s), qmin, qmax)
 //   awq:          s = max(hi − lo, 1e-5) / levels;  z = qmin + clamp(−RNE(lo / s), 0, levels)
-// Any other case runs block_from_range per block.
+// Any other case runs block_from_range per block, as do N blocks where hi − lo overflows.
 template <class A, class F, class SF, class R>
 void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const float* hi, Index n, float t,
                        float* scale, float* eff, float* zero) {
@@ -311,6 +311,14 @@ void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const floa
           s = (h - l) / levels;
           s = xsimd::select(s == zero_v, one, s);
           z = xsimd::min(xsimd::max(qmin + xsimd::nearbyint(-l / s), qmin), qmax);
+        }
+        if (xsimd::any(s == fb(std::numeric_limits<float>::infinity()))) {  // h − l beyond FLT_MAX
+          for (Index u = k; u < k + Index(fb::size); ++u) {  // the scalar span, in double
+            const block_params b = q.block_from_range({lo[u], hi[u]}, t);
+            scale[u] = eff[u] = b.scale;
+            zero[u] = b.zero;
+          }
+          continue;
         }
         s.store_unaligned(scale + k);
         s.store_unaligned(eff + k);

@@ -456,7 +456,7 @@ class quantizer {
     if constexpr (is_integer) {
       if (opt_.conv == convention::gptq) {
         const float a = amax == 0.0f ? 1.0f : amax;  // reference: zero range -> [-1, 1]
-        s = 2.0f * a / float(Format::max_int);
+        s = span_over(a, -a, float(Format::max_int));
       } else if (opt_.conv == convention::awq || opt_.conv == convention::smoothquant) {
         s = std::fmax(amax, 1e-5f) / float(Format::max_int);
       } else {
@@ -482,11 +482,11 @@ class quantizer {
     auto store = [&](float raw) { return t == 1.0f ? stored_nonzero(raw) : stored_nonzero(raw / t); };
     switch (opt_.conv) {
       case convention::awq:
-        s = store(std::fmax(hi - lo, 1e-5f) / float(levels));
+        s = store(std::fmax(span_over(hi, lo, float(levels)), 1e-5f / float(levels)));
         b.zero = float(qmin + clampd(-round_ne(lo / (s * t)), 0.0, levels));
         break;
       case convention::kivi:
-        s = (hi - lo) / float(levels);
+        s = span_over(hi, lo, float(levels));
         s = s == 0.0f ? 1.0f : store(s);
         b.zero = lo;
         break;
@@ -497,7 +497,7 @@ class quantizer {
           lo = -1.0f;
           hi = 1.0f;
         }
-        s = (hi - lo) / float(levels);
+        s = span_over(hi, lo, float(levels));
         s = s == 0.0f ? 1.0f : store(s);
         b.zero = float(clampd(qmin + round_ne(-lo / (s * t)), qmin, qmax));
         break;
@@ -506,6 +506,14 @@ class quantizer {
     b.tensor = t;
     b.eff = s * t;
     return b;
+  }
+
+  // (hi − lo) / levels in float32, as the references compute it; a span hi − lo beyond FLT_MAX
+  // (finite ends, e.g. ±3e38) is taken in double instead of giving an inf scale (then x / inf = 0
+  // and x̂ = 0 · inf = NaN for the whole block).
+  static float span_over(float hi, float lo, float levels) {
+    const float d = hi - lo;
+    return std::isfinite(d) ? d / levels : float((double(hi) - double(lo)) / double(levels));
   }
 
   static float stored_nonzero(float s) {
