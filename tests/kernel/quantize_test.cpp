@@ -996,3 +996,100 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
                          doctest::Contains("(258, 4000)"), lowbit::error);
   }
 }
+
+// Random configurations, a fixed seed (the same cases every run): element format × scale format ×
+// granularity × mapping and convention × magnitude (kind 2 scales a row set by 2^e, e in
+// [-150, 125]: subnormal tensors, spans beyond FLT_MAX), thread count and leading dimension;
+// the fit on float and bf16 input, and given qparams (the fit's scales moved by 2^k or 1.37).
+namespace {
+std::mt19937 cfg_rng(20261205);
+Index pick(Index lo, Index hi) { return lo + Index(cfg_rng() % std::uint32_t(hi - lo + 1)); }
+
+granularity random_granularity() {
+  const tail t = pick(0, 1) ? tail::pad : tail::partial;
+  switch (pick(0, 7)) {
+    case 0: return per_tensor();
+    case 1: return per_channel(int(pick(0, 1)));
+    case 2: return per_token();
+    case 3: return per_group(Index(16) << pick(0, 3), t);
+    case 4: return per_group(pick(1, 300), t);
+    case 5: return block(pick(1, 40), pick(1, 140), t);
+    case 6: return block(128, 128);
+    default: return per_head(pick(1, 64));
+  }
+}
+
+template <class F, class SF>
+void random_case(const quant_options& o, const std::string& name) {
+  const quantizer<F, SF> q(o);
+  const Index rows = pick(1, 40), cols = pick(1, 300), ld = cols + pick(0, 2);
+  const int kind = int(pick(0, 2)), th = int(pick(1, 2));
+  input in = make_input(rows, cols, ld, unsigned(cfg_rng()), kind == 2 ? 0 : kind);
+  if (kind == 2) {
+    const int e = int(pick(-150, 125));
+    for (std::size_t k = 0; k < in.f.size(); ++k)
+      if (!std::isnan(in.f[k])) {
+        const float v = std::ldexp(in.f[k], e);
+        in.f[k] = std::isinf(v) ? std::copysign(3.4e38f, v) : v;
+        in.h[k] = Eigen::bfloat16(in.f[k]);
+        if (std::isinf(float(in.h[k]))) in.h[k] = Eigen::bfloat16(std::copysign(3.38e38f, v));
+      }
+  }
+  const std::string what = name + " granularity " + std::to_string(o.gran.block_rows) + "x" +
+                           std::to_string(o.gran.block_cols) + " tail " + std::to_string(int(o.gran.tail_rule)) +
+                           " mapping " + std::to_string(int(o.map)) + " convention " + std::to_string(int(o.conv)) +
+                           " mx rule " + std::to_string(int(o.mx_rule)) + " kind " + std::to_string(kind);
+  check_same<xsimd::default_arch, float>(q, in, what, {th});
+  check_same<xsimd::default_arch, Eigen::bfloat16>(q, in, what, {th});
+  const RowMap<float> X(in.f.data(), rows, cols, Eigen::OuterStride<>(ld));
+  qparams p;
+  try {
+    p = q.fit(X);
+  } catch (const lowbit::error&) {  // tail::exact on a shape it does not divide: check_same saw both throw
+    return;
+  }
+  const float f = std::ldexp(pick(0, 1) ? 1.0f : 1.37f, int(pick(-3, 3)));
+  p.scale = p.scale.unaryExpr([f](float s) { return detail::store_scale<SF>(s * f); });
+  INFO(what, " given qparams, scales x ", f);
+  CHECK(kernel::quantize(q, p, in.f.data(), rows, cols, ld, {th}).codes == q.quantize(X, p).codes);
+}
+}  // namespace
+
+TEST_CASE("kernel/quantize: random configurations equal the scalar quantizer (fit and given qparams)") {
+  for (int n = 0; n < 600; ++n) {
+    quant_options o{random_granularity()};
+    const Index c = pick(0, 13);
+    if (c <= 4) {  // integer formats: symmetric or with zero points, any convention
+      if (pick(0, 1)) o.map = mapping::asymmetric;
+      const convention cv[] = {convention::lowbit, convention::awq, convention::gptq, convention::smoothquant};
+      o.conv = cv[pick(0, 3)];
+      if (pick(0, 2) == 0) o.obs = absmax_observer();
+      // symmetric: signed codes, or unsigned ones under GPTQ's convention only
+      if ((c == 2 || c == 3) != (o.conv == convention::gptq)) o.map = mapping::asymmetric;
+    }
+    if (c >= 8 && c <= 10) {  // MX: blocks of 32 or any group, every scale rule
+      o.gran = pick(0, 1) ? mx_block(32) : per_group(pick(1, 64));
+      o.mx_rule = mx_scale_rule(pick(0, 3));
+    }
+    if (c >= 11) {  // NVFP4-like: two levels, one level, or a fixed tensor scale
+      if (pick(0, 1)) o.gran = nvfp4_block(16);
+      if (pick(0, 3) == 0) o.two_level = false;
+      if (pick(0, 3) == 0) o.fixed_tensor_scale = std::ldexp(1.3f, int(pick(-20, 10)));
+    }
+    switch (c) {
+      case 0: random_case<int8, float>(o, "int8"); break;
+      case 1: random_case<int4, float>(o, "int4"); break;
+      case 2: random_case<uint4, float>(o, "uint4"); break;
+      case 3: random_case<uint8, float>(o, "uint8"); break;
+      case 4: random_case<int2, float>(o, "int2"); break;
+      case 5: random_case<float8_e4m3fn, float>(o, "e4m3fn"); break;
+      case 6: random_case<float8_e5m2, float>(o, "e5m2"); break;
+      case 7: random_case<int4, bfloat16_format>(o, "int4, bf16 scales"); break;
+      case 8: random_case<float4_e2m1fn, float8_e8m0fnu>(o, "mxfp4"); break;
+      case 9: random_case<float8_e4m3fn, float8_e8m0fnu>(o, "mxfp8"); break;
+      case 10: random_case<int8, float8_e8m0fnu>(o, "mxint8"); break;
+      case 11: random_case<float4_e2m1fn, float8_ue4m3>(o, "nvfp4"); break;
+      default: random_case<float4_e2m1fn, float8_e4m3fn>(o, "e2m1, e4m3fn scales"); break;
+    }
+  }
+}
