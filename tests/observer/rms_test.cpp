@@ -1,9 +1,11 @@
 #include <lowbit/format/float8.hpp>
 #include <lowbit/format/half.hpp>
+#include <lowbit/format/int.hpp>
 #include <lowbit/observer/rms.hpp>
 #include <lowbit/quantize/quantizer.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include <doctest/doctest.h>
@@ -28,6 +30,13 @@ TEST_CASE("observer/rms: k * rms with the 0.5 * absmax floor, by hand") {
   w[7] = 0.25f;  // rms = sqrt(0.25 * 10000 / 100) = 5, 3 * 5 = 15 < 50
   CHECK(rms_range(b, w, 100, 12.0f).hi == doctest::Approx(60.0f));
   CHECK(rms_range(b, nullptr, 0).hi == 0.0f);
+  // k · rms beyond FLT_MAX (data near it) stops at FLT_MAX: a finite scale, no NaN x̂
+  const float big[4] = {2e38f, -2e38f, 0.0f, 1.0f};
+  CHECK(rms_range(big, nullptr, 4).hi == std::numeric_limits<float>::max());
+  Eigen::Matrix<float, 1, 4> xb(big);
+  const quantizer<int8> qr({per_tensor(), mapping::symmetric, convention::lowbit, rms_observer()});
+  CHECK(std::isfinite(qr.fit(xb).scale(0, 0)));
+  CHECK(qr.fake_quantize(xb).allFinite());
 }
 
 TEST_CASE("observer/rms: fp8 128x128 blocks reproduce the Quantize-Qwen3.5 scale formula") {

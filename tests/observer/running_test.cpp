@@ -42,6 +42,13 @@ TEST_CASE("observer/running: EMA of min/max (torch MovingAverageMinMaxObserver)"
   CHECK(rr.hi()(0, 0) == 1.0f);
   const qparams p = rr.params(quantizer<uint8>({per_tensor(), mapping::asymmetric}), 3);
   CHECK(p.scale(0, 0) == 4.5f / 255.0f);
+  // a step batch − x beyond FLT_MAX is taken in double: finite ranges from finite data
+  running_range big(per_tensor(), running_mode::ema, 0.5f);
+  big.update(Mat::Constant(1, 2, -3e38f));
+  big.update(Mat::Constant(1, 2, 3e38f));  // lo = hi = -3e38 + 0.5 (3e38 - -3e38) = 0
+  CHECK(big.lo()(0, 0) == 0.0f);
+  CHECK(big.hi()(0, 0) == 0.0f);
+  CHECK_NOTHROW(big.params(quantizer<uint8>({per_tensor(), mapping::asymmetric}), 2));
 }
 
 TEST_CASE("observer/running: per-head ranges and bad input") {

@@ -254,6 +254,56 @@ TEST_CASE("quantize/quantizer: ranges spanning more than FLT_MAX keep finite sca
   check(quantizer<int8>({per_token(), mapping::asymmetric}), "int8 asymmetric");
 }
 
+// GPTQ's symmetric convention with e8m0 / ue4m3 scales took s = amax / 15 (or the MX rule on
+// amax) while keeping z = 8: codes covered [−amax/2, amax/2]. Zero points under a two-level
+// tensor scale sized t for amax / 15 while spans reach 2·amax: block scales saturated at 448.
+TEST_CASE("quantize/quantizer: GPTQ symmetric and zero points keep half-step error with e8m0 and ue4m3 scales") {
+  Mat x(1, 7);
+  x << -1.0f, -0.5f, 0.0f, 0.25f, 0.5f, 0.75f, 1.0f;
+  auto check = [&](const auto& q, const char* what, float tol = 0.5001f) {
+    INFO(std::string(what));
+    const auto qx = q.quantize(x);
+    const Mat y = q.dequantize(qx);
+    const Eigen::Index bc = qx.params.gran.cols_per_block(x.cols());
+    CHECK(y(0, 2) == 0.0f);
+    for (Eigen::Index j = 0; j < x.cols(); ++j)
+      CHECK(std::fabs(x(0, j) - y(0, j)) <= tol * qx.params.scale(0, j / bc) * qx.params.tensor_scale);
+  };
+  quant_options g{per_tensor(), mapping::symmetric, convention::gptq};
+  g.two_level = false;
+  check(quantizer<uint4, float8_ue4m3>(g), "uint4 gptq symmetric, ue4m3 scale");
+  g.two_level = true;
+  check(quantizer<uint4, float8_ue4m3>(g), "uint4 gptq symmetric, ue4m3 scale, two levels");
+  for (mx_scale_rule r : {mx_scale_rule::floor, mx_scale_rule::ceil, mx_scale_rule::even, mx_scale_rule::rceil}) {
+    g.mx_rule = r;
+    check(quantizer<uint4, float8_e8m0fnu>(g), "uint4 gptq symmetric, e8m0 scale");
+  }
+  for (convention c : {convention::lowbit, convention::gptq, convention::awq}) {
+    quant_options a{per_tensor(), mapping::asymmetric, c};
+    check(quantizer<uint4, float8_ue4m3>(a), "uint4 asymmetric, ue4m3 scale, two levels");
+    check(quantizer<int8, float8_ue4m3>(a), "int8 asymmetric, ue4m3 scale, two levels");
+    // groups under one tensor scale: ue4m3's RN can round a scale down by 1/16 and clip the top
+    // code by up to 15/16 of a step (AWQ's zero point clamps groups that exclude 0 by design)
+    a.gran = per_group(2);
+    if (c != convention::awq) check(quantizer<uint4, float8_ue4m3>(a), "uint4 asymmetric g2, ue4m3 scale", 1.5f);
+  }
+  // the same scale as float scales would give, up to ue4m3's rounding: 2 · 1 / 15
+  g.two_level = false;
+  CHECK(quantizer<uint4, float8_ue4m3>(g).fit(x).scale(0, 0) == doctest::Approx(2.0 / 15.0).epsilon(0.07));
+}
+
+// KIVI's offsets: x − m beyond FLT_MAX saturated the code (x̂ of 1e38 was 3e38).
+TEST_CASE("quantize/quantizer: KIVI offsets of rows spanning more than FLT_MAX stay within half a step") {
+  Mat x(1, 4);
+  x << -3.0e38f, 1.0e38f, 0.0f, 3.0e38f;
+  const quantizer<uint4> q({per_token(), mapping::asymmetric, convention::kivi});
+  const auto qx = q.quantize(x);
+  const Mat y = q.dequantize(qx);
+  const float s = qx.params.scale(0, 0);
+  CHECK(y.allFinite());
+  for (Eigen::Index j = 0; j < 4; ++j) CHECK(std::fabs(double(x(0, j)) - double(y(0, j))) <= 0.5001 * s);
+}
+
 // A tensor amax below 448 · 6 · 2^-126 made t = amax / 2688 subnormal, s_eff = s · t rounded to
 // 0 in blocks whose scale is small, and x / s_eff inf or 0/0 = NaN: zeros got the code of +6.
 TEST_CASE("quantize/quantizer: NVFP4 of a subnormal tensor keeps zeros and finite divisors (t >= 2^-126)") {

@@ -14,6 +14,7 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <limits>
 
 #include "absmax.hpp"
 
@@ -30,7 +31,8 @@ inline value_range rms_range(const float* x, const float* w, Eigen::Index n, flo
     amax = std::fmax(amax, std::fabs(x[i]));
   }
   const float rms = float(std::sqrt(ss / double(n)));
-  const float r = std::fmax(k * rms, floor * amax);
+  // k · rms can pass FLT_MAX for data near it: the range then stops at FLT_MAX (not inf).
+  const float r = std::fmin(std::fmax(k * rms, floor * amax), std::numeric_limits<float>::max());
   return {-r, r};
 }
 

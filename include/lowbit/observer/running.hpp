@@ -65,8 +65,14 @@ class running_range {
       lo_ = lo_.cwiseMin(blo);
       hi_ = hi_.cwiseMax(bhi);
     } else {
-      lo_ += c_ * (blo - lo_);
-      hi_ += c_ * (bhi - hi_);
+      // x += c·(batch − x) in float32 (torch's EMA observer); in double where batch − x overflows
+      const float c = c_;
+      auto ema = [c](float a, float b) {
+        const float d = b - a;
+        return std::isfinite(d) ? a + c * d : float(double(a) + double(c) * (double(b) - double(a)));
+      };
+      lo_ = lo_.binaryExpr(blo, ema);
+      hi_ = hi_.binaryExpr(bhi, ema);
     }
     amax_ = std::fmax(amax_, amax);
     ++batches_;

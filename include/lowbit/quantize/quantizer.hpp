@@ -20,7 +20,8 @@
 //       ceil  : e = ceil(log2 r) − emax_elem
 //       even  : r rounded to the element's mantissa width first, then floor
 //       rceil : e = ceil(log2(r / Format::max_value)) (NVIDIA; never clips)
-//     clamped to [−127, 127]; an all-zero block gets 2^−127 (code 0x00)
+//     clamped to [−127, 127] (so ceil / even act as floor for r > 2^127); an all-zero block
+//     gets 2^−127 (code 0x00)
 //   narrow float ScaleFormat (ue4m3, e4m3fn), two-level (NVFP4 when Format is e2m1):
 //       tensor_scale t = amax(x) / (ScaleFormat::max · Format::max)   (fp32; 1 if amax = 0,
 //                                                                       2^-126 if t is smaller:
@@ -29,8 +30,15 @@
 //       s = ScaleFormat_RN_sat(r / (Format::max · t))                  (1 for an all-zero block,
 //                                                                       ScaleFormat's min_positive
 //                                                                       if a nonzero r rounds to 0)
+//     with zero points (and GPTQ's symmetric convention) the steps are (max − min) / 2 instead of
+//     Format::max in t, as a block's span reaches 2·amax
 // Asymmetric (integer formats): the convention's scale (quantize/mapping.hpp) divided by t is
-// what is stored, zero points are computed against s_eff = stored · t.
+// what is stored, zero points are computed against s_eff = stored · t. GPTQ's symmetric
+// convention (z = (max_int + 1) / 2) spreads [−r, r] over max_int steps with every scale format:
+// e8m0 rules see 2r, narrow scales r / (max_int / 2 · t).
+// float32 arithmetic as the references, except where it would overflow for finite data: spans
+// hi − lo and KIVI's x − m beyond FLT_MAX are taken in double. x̂ of a value within one step of
+// ±FLT_MAX can still round to ±inf (the fp32 product decode(q) · s).
 // Ranges come from quant_options::obs per block (observer/observer.hpp: absmax, minmax, rms,
 // percentile, mse / GPTQ clip search, the search scoring each candidate with this very
 // quantizer), or from from_ranges() for stateful calibrators (observer/entropy.hpp, running.hpp).
@@ -331,7 +339,7 @@ class quantizer {
     const std::uint32_t bits = Rounding::is_stochastic ? stochastic_bits(opt_.seed, index) : 0u;
     if constexpr (is_integer) {
       const zero_kind zk = zeros();
-      const float v = zk == zero_kind::offset ? (x - b.zero) / b.eff : x / b.eff;
+      const float v = zk == zero_kind::offset ? offset_quotient(x, b) : x / b.eff;
       double r;
       if constexpr (std::is_same_v<Rounding, round_nearest_even>) {
         r = std::nearbyint(clamp_wide(v));  // = Rounding::apply under the default FP mode, branch-free
@@ -351,7 +359,8 @@ class quantizer {
     if constexpr (is_integer) {
       switch (zeros()) {
         case zero_kind::integer: return (float(Format::to_int(q)) - b.zero) * b.eff;
-        case zero_kind::offset: return float(Format::to_int(q) - Format::min_int) * b.eff + b.zero;
+        case zero_kind::offset:  // one rounding (no compiler-dependent contraction, no overflow of q·s)
+          return std::fma(float(Format::to_int(q) - Format::min_int), b.eff, b.zero);
         case zero_kind::none: break;
       }
       return float(Format::to_int(q)) * b.scale * b.tensor;
@@ -368,10 +377,13 @@ class quantizer {
       if (opt_.map == mapping::asymmetric) return asymmetric_params(r, t);
     }
     float s;
+    // GPTQ's symmetric convention spreads [−amax, amax] over all max_int steps around
+    // z = (max_int + 1) / 2 (s = 2·amax / max_int): the e8m0 and narrow scales see that span too.
+    const bool gptq_sym = is_integer && opt_.map == mapping::symmetric && opt_.conv == convention::gptq;
     if constexpr (detail::is_e8m0_scale_v<ScaleFormat>) {
-      s = mx_scale(amax);
+      s = mx_scale(amax, gptq_sym ? 1 : 0);
     } else if constexpr (detail::is_narrow_scale_v<ScaleFormat>) {
-      const float denom = float(qmax_symmetric()) * t;
+      const float denom = (gptq_sym ? 0.5f * float(Format::max_value) : float(qmax_symmetric())) * t;
       s = amax == 0.0f ? 1.0f : stored_nonzero(amax / denom);
     } else {
       s = symmetric_scale(amax);
@@ -443,7 +455,14 @@ class quantizer {
     if constexpr (detail::is_narrow_scale_v<ScaleFormat>) {
       // A subnormal t (amax below ~3e-35) could make s_eff = s · t round to 0 for small s, and
       // x / s_eff inf or NaN: it is raised to the smallest normal float, so s_eff >= 2^-9 · 2^-126.
-      const float t = amax / (float(ScaleFormat::max_value) * float(qmax_symmetric()));
+      // Block scales are at most amax / (qmax · t) — or, with zero points and under GPTQ's
+      // symmetric convention, a span of up to 2·amax over max − min steps — and must stay
+      // below ScaleFormat::max.
+      float steps = float(qmax_symmetric());
+      if constexpr (is_integer)
+        if (opt_.map == mapping::asymmetric || opt_.conv == convention::gptq)
+          steps = 0.5f * float(Format::max_int - Format::min_int);
+      const float t = amax / (float(ScaleFormat::max_value) * steps);
       if (amax == 0.0f) return 1.0f;
       return std::fmax(t, std::numeric_limits<float>::min());
     }
@@ -508,6 +527,12 @@ class quantizer {
     return b;
   }
 
+  // (x − m) / s_eff of KIVI's float offset m in float32; in double where x − m overflows.
+  static float offset_quotient(float x, const block_params& b) {
+    const float d = x - b.zero;
+    return std::isfinite(d) ? d / b.eff : float((double(x) - double(b.zero)) / double(b.eff));
+  }
+
   // (hi − lo) / levels in float32, as the references compute it; a span hi − lo beyond FLT_MAX
   // (finite ends, e.g. ±3e38) is taken in double instead of giving an inf scale (then x / inf = 0
   // and x̂ = 0 · inf = NaN for the whole block).
@@ -526,8 +551,10 @@ class quantizer {
   static double round_ne(float v) { return round_nearest_even::apply(double(v)); }
   static double clampd(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-  // OCP MX shared scale 2^e for a block with absolute maximum amax.
-  float mx_scale(float amax) const {
+  // OCP MX shared scale 2^e for a block with absolute maximum amax (· 2^extra: GPTQ's symmetric
+  // span). ceil and even see amax through e8m0, which saturates at 2^127: above it they act as
+  // floor (the top of such a block clips, where 2^128−emax would decode its largest codes as inf).
+  float mx_scale(float amax, int extra = 0) const {
     using E8 = float8_e8m0fnu;
     int e;
     switch (opt_.mx_rule) {
@@ -543,7 +570,7 @@ class quantizer {
         std::memcpy(&u, &amax, 4);
         if (mb < 23) u = (u + (1u << (23 - mb - 1))) & 0x7F800000u;
         float rounded;
-        std::memcpy(&rounded, &u, 4);
+        std::memcpy(&rounded, &u, 4);  // +inf when the rounding carries past 2^127: saturates below
         e = E8::exponent(encode<E8, round_toward_zero>(rounded)) - Format::emax_pow2;
         break;
       }
@@ -552,6 +579,7 @@ class quantizer {
         e = E8::exponent(encode<E8, round_toward_zero>(amax)) - Format::emax_pow2;
         break;
     }
+    e += extra;
     if (amax == 0.0f) e = E8::min_exponent;
     e = e < E8::min_exponent ? E8::min_exponent : (e > E8::max_exponent ? E8::max_exponent : e);
     return E8::decode(E8::from_exponent(e));
