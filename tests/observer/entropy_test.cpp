@@ -2,6 +2,8 @@
 #include <lowbit/observer/entropy.hpp>
 #include <lowbit/quantize/quantizer.hpp>
 
+#include <limits>
+
 #include <doctest/doctest.h>
 
 #include "golden.hpp"
@@ -57,6 +59,19 @@ TEST_CASE("observer/entropy: edge cases of ModelOpt's calibrator (research/algor
   CHECK(histogram_amax_percentile(cal.counts(), cal.edges(), 100.0) == cal.edges()[2047]);  // left edge
   CHECK(std::isfinite(cal.compute_amax(histogram_method::entropy)));  // NaN KL candidates handled
   CHECK(std::isfinite(cal.compute_amax(histogram_method::mse)));
+  {  // data near FLT_MAX: the top edge k·w and the bin centres stay finite (were inf: entropy gave
+     // amax = inf, mse scored every candidate inf and kept start_bin, clipping the range to 1/8)
+    histogram_calibrator big;
+    const float v[4] = {3.0e38f, 2.9e38f, std::numeric_limits<float>::max(), 1.0e38f};
+    big.collect(v, 4);
+    CHECK(big.edges().back() == std::numeric_limits<float>::max());
+    CHECK(std::isfinite(big.compute_amax(histogram_method::entropy)));
+    CHECK(big.compute_amax(histogram_method::mse) > 2.9e38f);
+    Eigen::MatrixXf lo(1, 1), hi(1, 1);
+    lo(0, 0) = big.range(histogram_method::entropy).lo;
+    hi(0, 0) = big.range(histogram_method::entropy).hi;
+    CHECK_NOTHROW(quantizer<int8>().from_ranges(2, 2, lo, hi));
+  }
 
   histogram_calibrator single;  // a single value
   single.collect(&one, 1);

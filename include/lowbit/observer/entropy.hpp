@@ -155,7 +155,9 @@ inline float histogram_amax_mse(const std::vector<std::int64_t>& counts, const s
   const float qmax = float((1 << (num_bits - 1 + (is_unsigned ? 1 : 0))) - 1);
   const float qmin = is_unsigned ? 0.0f : -qmax - 1.0f;
   std::vector<float> c(std::size_t(n) + 0);
-  for (Eigen::Index k = 0; k < n; ++k) c[std::size_t(k)] = (edges[std::size_t(k)] + edges[std::size_t(k) + 1]) / 2.0f;
+  // bin centres (e_k + e_{k+1}) / 2: the float sum's rounding, without its overflow near FLT_MAX
+  for (Eigen::Index k = 0; k < n; ++k)
+    c[std::size_t(k)] = float((double(edges[std::size_t(k)]) + double(edges[std::size_t(k) + 1])) / 2.0);
   double best = std::numeric_limits<double>::infinity();
   Eigen::Index best_i = start_bin;
   for (Eigen::Index i = start_bin; i < n; i += stride) {
@@ -247,7 +249,9 @@ class histogram_calibrator {
   const std::vector<std::int64_t>& counts() const { return counts_; }
   std::vector<float> edges() const {
     std::vector<float> e(counts_.size() + 1);
-    for (std::size_t k = 0; k < e.size(); ++k) e[k] = float(double(k) * width_);
+    // k·w in float; the top edge of a histogram reaching FLT_MAX stays FLT_MAX (not inf)
+    const double top = double(std::numeric_limits<float>::max());
+    for (std::size_t k = 0; k < e.size(); ++k) e[k] = float(std::fmin(double(k) * width_, top));
     return e;
   }
 
