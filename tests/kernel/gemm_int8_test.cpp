@@ -244,3 +244,36 @@ TEST_CASE("kernel/gemm_int8: bad input is rejected with a message") {
   const RowMat X2 = RowMat::Random(4, 63);
   CHECK_THROWS_WITH_AS(lowbit::gemm_int8(qc.quantize(X2), pq), doctest::Contains("K mismatch"), lowbit::error);
 }
+
+TEST_CASE("kernel/gemm_int8: zero points outside the int8 range are rejected, naming the zero point") {
+  // The K limits assume |a − za|·|w − zw| <= 255²; za = −32768 used to wrap C silently.
+  std::vector<std::int8_t> A(3 * 16, 127), W(4 * 16, 127);
+  const lowbit::int8_weights pw(lowbit::int8_view{W.data(), 4, 16, 16, 1});
+  const lowbit::int8_view av{A.data(), 3, 16, 16, 1};
+  std::vector<std::int32_t> c(3 * 4), za = {0, -128, 127}, zw = {127, -128, 0, 5};
+  std::vector<float> y(3 * 4), s(4, 1.0f);
+  for (auto path : paths) CHECK_NOTHROW(lowbit::gemm_int8_s32(av, pw, c.data(), 4, za.data(), zw.data(), {path, 1}));
+  za[1] = -32768;
+  CHECK_THROWS_WITH_AS(lowbit::gemm_int8_s32(av, pw, c.data(), 4, za.data(), zw.data()),
+                       doctest::Contains("activation zero point za[1] = -32768 is outside the int8 range"),
+                       lowbit::error);
+  za[1] = 0;
+  zw[3] = 128;
+  CHECK_THROWS_WITH_AS(lowbit::gemm_int8(av, s.data(), za.data(), pw, s.data(), zw.data(), y.data(), 4),
+                       doctest::Contains("weight zero point zw[3] = 128 is outside the int8 range"), lowbit::error);
+  CHECK_THROWS_WITH_AS(lowbit::gemm_int8_s32(av, pw, c.data(), 4, nullptr, zw.data()),
+                       doctest::Contains("zw[3] = 128"), lowbit::error);
+  // quantized<uint8> zero points 0 and 255 (all-positive / all-negative rows) enter as −128 / 127.
+  RowMat X(2, 16);
+  X.row(0).setConstant(0.5f);
+  X.row(1).setConstant(-0.5f);
+  lowbit::quant_options o;
+  o.gran = lowbit::per_channel(0);
+  o.map = lowbit::mapping::asymmetric;
+  const lowbit::quantizer<lowbit::uint8> q(o);
+  const auto qX = q.quantize(X);
+  REQUIRE(qX.params.zero(0, 0) == 0.0f);
+  REQUIRE(qX.params.zero(1, 0) == 255.0f);
+  const lowbit::int8_weights pq(q.quantize(X));  // the same rows as weights
+  for (auto path : paths) CHECK_NOTHROW(lowbit::gemm_int8(qX, pq, nullptr, {path, 1}));
+}

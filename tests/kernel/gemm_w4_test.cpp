@@ -218,6 +218,8 @@ namespace {
 
 // A raw w4_view over random codes / scales (/ zeros), the code buffer sized exactly
 // (N−1)·stride + ceil(K/2) bytes so that a read past the last row's codes is caught under ASan.
+// cluster < 0: codes uniform in 0..15; else (with zeros) each group has a zero-point code
+// zc in 1..14, z = lut[zc], and the codes are zc, one in `cluster` of them (none if 0) zc ± 1.
 struct raw_w4 {
   std::vector<std::uint8_t> codes;
   std::vector<float> scale, zero;
@@ -225,16 +227,22 @@ struct raw_w4 {
   RowMat wd;  // Ŵ decoded independently: (lut[q] − z)·s·t in float64, rounded once
 
   raw_w4(Index N, Index K, Index G, Index pad, bool with_zero, float t, const std::array<float, 16>& lut,
-         unsigned seed) {
+         unsigned seed, int cluster = -1) {
     const Index stride = (K + 1) / 2 + pad, ng = (K + G - 1) / G, ss = ng + 1;
     std::mt19937 g(seed);
-    std::uniform_int_distribution<int> dc(0, 15);
+    std::uniform_int_distribution<int> dc(0, 15), dzc(1, 14);
     std::uniform_real_distribution<float> ds(0.01f, 0.1f);
+    std::vector<int> zc;
+    if (cluster >= 0) {
+      zc.resize(std::size_t(N * ss));
+      for (auto& c : zc) c = dzc(g);
+    }
     codes.assign(std::size_t((N - 1) * stride + (K + 1) / 2), 0xFF);  // padding 0xFF
     std::vector<int> q(std::size_t(N * K));
     for (Index n = 0; n < N; ++n)
       for (Index k = 0; k < K; ++k) {
-        const int c = dc(g);
+        int c = cluster < 0 ? dc(g) : zc[std::size_t(n * ss + k / G)];
+        if (cluster > 0 && int(g() % unsigned(cluster)) == 0) c += g() % 2 ? 1 : -1;
         q[std::size_t(n * K + k)] = c;
         std::uint8_t& b = codes[std::size_t(n * stride + k / 2)];
         b = k % 2 == 0 ? std::uint8_t((b & 0xF0) | c) : std::uint8_t((b & 0x0F) | (c << 4));
@@ -243,7 +251,7 @@ struct raw_w4 {
     for (auto& s : scale) s = ds(g);
     if (with_zero) {
       zero.resize(std::size_t(N * ss));
-      for (auto& z : zero) z = float(dc(g));
+      for (std::size_t i = 0; i < zero.size(); ++i) zero[i] = cluster < 0 ? float(dc(g)) : lut[std::size_t(zc[i])];
     }
     v.codes = codes.data();
     v.rows = N;
@@ -301,4 +309,56 @@ TEST_CASE("kernel/gemm_w4: the M = 1 GEMV path, every group size that is a multi
         lowbit::gemm_w4(xv, w.v, y3.data(), N, {lowbit::kernel_path::best, 3});
         CHECK(y1 == y3);
       }
+}
+
+TEST_CASE("kernel/gemm_w4: weights at the zero point are exactly 0 on every path, ones near it within round-off") {
+  // GPTQ/AWQ codes sit at or near z: lut[q] − z must be formed before the product (a
+  // Σ lut[q]·x − z·Σx correction cancels). G = 8/16/32: non-uniform GEMV (M = 1), portable,
+  // pair and c32 (M = 2); G = 128: uniform GEMV, c128. N = 13: 4-row tiles + 1-row tail.
+  const Index N = 13, K = 256;
+  unsigned seed = 300;
+  for (const auto& lut : {lowbit::w4_lut<lowbit::uint4>(), lowbit::w4_lut<lowbit::int4>()})
+    for (Index G : {Index(8), Index(16), Index(32), Index(128)}) {
+      const raw_w4 w(N, K, G, 0, true, 1.0f, lut, ++seed, /*cluster=*/0);
+      CAPTURE(G);
+      for (Index M : {Index(1), Index(2)})
+        for (auto path : {lowbit::kernel_path::best, lowbit::kernel_path::portable}) {
+          CAPTURE(M);
+          CAPTURE(int(path));
+          const RowMat X = randn(M, K, seed);
+          std::vector<float> y(std::size_t(M * N), -1.0f);
+          lowbit::gemm_w4(lowbit::float_view{X.data(), M, K, K, 1}, w.v, y.data(), N, {path, 1});
+          for (float v : y) REQUIRE(v == 0.0f);
+        }
+      // One code in 128 at z ± 1, positive activations (Σx does not cancel): the GEMV stays
+      // within the bound of the other paths (with the z·Σx correction: up to 5× beyond it).
+      const raw_w4 c(N, K, G, 0, true, 1.0f, lut, ++seed, /*cluster=*/128);
+      const RowMat X = (randn(1, K, seed).array().abs() + 1.0f).matrix();
+      std::vector<float> y(static_cast<std::size_t>(N));
+      lowbit::gemm_w4(lowbit::float_view{X.data(), 1, K, K, 1}, c.v, y.data(), N, {lowbit::kernel_path::best, 1});
+      require_close(y.data(), N, X, c.wd);
+    }
+}
+
+TEST_CASE("kernel/gemm_w4: the scale factor is s·t, formed before use on every path (s = 2^120, t = 2^-120)") {
+  // s·t = s' ∈ [0.01, 0.1]: Ŵ and Y are finite (|x| ~ 2^10); applying t only at the end overflows.
+  const Index N = 5, K = 256;
+  for (Index G : {Index(32), Index(128)})
+    for (bool zero : {false, true}) {
+      raw_w4 w(N, K, G, 0, zero, 1.0f, lowbit::w4_lut<lowbit::uint4>(), unsigned(400 + G + zero));
+      for (auto& s : w.scale) s *= 0x1p120f;  // wd = (lut − z)·s' is unchanged
+      w.v.tensor_scale = 0x1p-120f;
+      CAPTURE(G);
+      CAPTURE(zero);
+      for (Index M : {Index(1), Index(2)})
+        for (auto path : {lowbit::kernel_path::best, lowbit::kernel_path::portable}) {
+          CAPTURE(M);
+          CAPTURE(int(path));
+          const RowMat X = randn(M, K, unsigned(M) + 7) * 1024.0f;
+          std::vector<float> y(std::size_t(M * N));
+          lowbit::gemm_w4(lowbit::float_view{X.data(), M, K, K, 1}, w.v, y.data(), N, {path, 1});
+          for (float v : y) REQUIRE(std::isfinite(v));
+          require_close(y.data(), N, X, w.wd);
+        }
+    }
 }

@@ -13,7 +13,8 @@
 // and the 128·ra term folds into the zero-point correction above. Register tile 12 × 32
 // (24 zmm accumulators); W is walked in ~512 KiB column blocks that stay in L2. Wrapping int32 arithmetic throughout: C is
 // exact whenever the true C fits in int32, guaranteed for K ≤ 131071 without zero points
-// (|a·w| ≤ 2^14) and K ≤ 33025 with them (|a−za|·|w−zw| ≤ 255²); larger K is rejected.
+// (|a·w| ≤ 2^14) and K ≤ 33025 with them (|a−za|·|w−zw| ≤ 255²); larger K is rejected, and
+// so are zero points outside the int8 range [−128, 127].
 // Float output: y = fma(float(C), sa[m]·sw[n], bias[n]) (fp32), identical on every path.
 //
 // Shapes and strides: A(m, k) = a[m·lda + k] (rows contiguous in K; other layouts, e.g. a
@@ -361,14 +362,24 @@ inline const std::int8_t* int8_rows(const int8_view& a, std::vector<std::int8_t>
   return buf.data();
 }
 
-inline void check_int8_gemm(const int8_view& a, const int8_weights& w, bool zeros, const char* where) {
+inline void check_int8_gemm(const int8_view& a, const int8_weights& w, const std::int32_t* za, const std::int32_t* zw,
+                            const char* where) {
   LOWBIT_CHECK(a.data != nullptr && a.rows > 0 && a.cols > 0, where, ": empty activations (", a.rows, " x ", a.cols, ")");
   LOWBIT_CHECK(w.rows() > 0, where, ": weights are not packed");
   LOWBIT_CHECK(a.cols == w.cols(), where, ": K mismatch: activations are ", a.rows, " x ", a.cols,
                ", weights are ", w.rows(), " x ", w.cols(), " (N x K)");
+  const bool zeros = za || zw;
   const Eigen::Index kmax = zeros ? 33025 : 131071;
   LOWBIT_CHECK(a.cols <= kmax, where, ": K = ", a.cols, " can overflow the int32 accumulator (limit ", kmax,
                zeros ? " with zero points)" : ")");
+  // The K limits assume |a − za|·|w − zw| <= 255², i.e. zero points in the int8 range
+  // (a quantized<uint8>'s zero points 0..255 arrive here as zero − 128).
+  for (Eigen::Index m = 0; za && m < a.rows; ++m)
+    LOWBIT_CHECK(za[m] >= -128 && za[m] <= 127, where, ": activation zero point za[", m, "] = ", za[m],
+                 " is outside the int8 range [-128, 127]");
+  for (Eigen::Index n = 0; zw && n < w.rows(); ++n)
+    LOWBIT_CHECK(zw[n] >= -128 && zw[n] <= 127, where, ": weight zero point zw[", n, "] = ", zw[n],
+                 " is outside the int8 range [-128, 127]");
 }
 }  // namespace detail
 
@@ -377,7 +388,7 @@ inline void check_int8_gemm(const int8_view& a, const int8_weights& w, bool zero
 inline void gemm_int8_s32(const int8_view& a, const int8_weights& w, std::int32_t* c, Eigen::Index ldc,
                           const std::int32_t* za = nullptr, const std::int32_t* zw = nullptr,
                           const gemm_options& opt = {}) {
-  detail::check_int8_gemm(a, w, za || zw, "gemm_int8_s32");
+  detail::check_int8_gemm(a, w, za, zw, "gemm_int8_s32");
   LOWBIT_CHECK(c != nullptr && ldc >= w.rows(), "gemm_int8_s32: output row stride ", ldc, " < N = ", w.rows());
   std::vector<std::int8_t> buf;
   Eigen::Index lda = 0;
@@ -391,7 +402,7 @@ inline void gemm_int8_s32(const int8_view& a, const int8_weights& w, std::int32_
 inline void gemm_int8(const int8_view& a, const float* sa, const std::int32_t* za, const int8_weights& w,
                       const float* sw, const std::int32_t* zw, float* y, Eigen::Index ldy,
                       const float* bias = nullptr, const gemm_options& opt = {}) {
-  detail::check_int8_gemm(a, w, za || zw, "gemm_int8");
+  detail::check_int8_gemm(a, w, za, zw, "gemm_int8");
   LOWBIT_CHECK(sa != nullptr && sw != nullptr, "gemm_int8: activation and weight scales are required");
   LOWBIT_CHECK(y != nullptr && ldy >= w.rows(), "gemm_int8: output row stride ", ldy, " < N = ", w.rows());
   std::vector<std::int8_t> buf;

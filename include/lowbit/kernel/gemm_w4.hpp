@@ -15,12 +15,14 @@
 // 16 codes, index bits 0-3), against activations reordered once per call into the decoded
 // lane order. Two kernels (AVX-512F):
 //  * M = 1 (decode GEMV), G any multiple of 8: 128-element chunks, lane i holding elements
-//    8i..8i+7 (one group per lane); the table is the format's lut, constant for the call, and
-//    the group scale is applied per lane per chunk, y = t·Σ s·(Σ lut[q]·x − z·Σx) with the
-//    lane sums Σx precomputed (zero points only). The codes are decoded without widening:
-//    loads at byte offsets 0..3 + one 4-bit shift each = 8 index vectors per 64 bytes, so
-//    4 shifts + 8 vpermps + 9 FMA/mul per 128 weights and row; 4 rows per tile share the
-//    x loads; the next tile's codes are prefetched chunk by chunk (see w4_gemv_tile).
+//    8i..8i+7 (one group per lane); the weights are looked up as lut[q] − z (a per-row table
+//    lut − z when G is a multiple of 128, else the format's lut and one vsubps of the lanes'
+//    zero points after each vpermps) and the group scale is applied per lane per chunk,
+//    y = Σ (s·t)·Σ (lut[q] − z)·x. The codes are decoded without widening: loads at byte
+//    offsets 0..3 + one 4-bit shift each = 8 index vectors per 64 bytes, so 4 shifts +
+//    8 vpermps + 9 FMA/mul per 128 weights and row (+ 8 vsubps with zero points and G not a
+//    multiple of 128); 4 rows per tile share the x loads; the next tile's codes are
+//    prefetched chunk by chunk (see w4_gemv_tile).
 //  * M > 1: per group a table (lut − z)·(s·t) is built once per W row; 128-element chunks
 //    when G is a multiple of 128 (64 code bytes as 16 dwords, one shift + one vpermps per
 //    16 weights), else 32-element chunks (vpmovzxbd + two vpermps); NVFP4's 16-element
@@ -36,7 +38,10 @@
 // = 3.8-4.3× Eigen's float GEMV and 0.94-1.02× memcpy's bytes/s on the 8.5 MiB of codes +
 // scales (before the GEMV kernel: 2.75×, 0.64×); uint4+zeros g128 3.5-3.6×, nf4 g64 3.1×,
 // mxfp4 g32 3.0-3.1×, nvfp4 g16 2.7-2.8×; M = 16 int4 g128 1.8-2.1× Eigen. The GEMV runs at
-// ~20 G weights/s even from L2: it is bound by the decode uops above, not by DRAM.
+// ~20 G weights/s even from L2: it is bound by the decode uops above, not by DRAM. The exact
+// lut − z of the GEMV's non-uniform case (zero points, G not a multiple of 128: +8 vsubps)
+// costs uint4+zeros g32/g64 ~14 % from L2 and ~10 % streamed (2-core EPYC VM, interleaved
+// runs against the z·Σx form it replaced); the uniform case and no-zero formats are unchanged.
 #pragma once
 
 #include <Eigen/Core>
@@ -369,21 +374,25 @@ inline void gemm_w4_avx512(const float_view& x, const w4_view& w, float* y, Eige
 
 // ---- M = 1 (decode GEMV) path, any G that is a multiple of 8 ----
 // Same 128-element chunks and x order as w4_mode::c128 (lane i holds elements 8i..8i+7, so
-// its 8 weights share one group whenever 8 | G), but the table is the format's own lut,
-// constant for the call, and the group scale is applied per lane once per chunk:
-//   y[n] = t · Σ_c Σ_lanes s_lane · (Σ_p lut[q_p]·x_p − z_lane · xs_lane)
-// with xs_lane = Σ_p x_p (8 elements, precomputed once per call, only with zero points) and
-// s_lane, z_lane the scale/zero of the lane's group (a broadcast when G is a multiple of 128,
-// else a masked load of the chunk's ≤ 16 groups + one vpermps). Nibble decode without
-// widening: loads at byte offsets 0..3 put byte 4i+o in the low byte of lane i, the low nibble
-// is element 8i+2o and a 4-bit shift gives element 8i+2o+1 (vpermps reads index bits 0-3):
-// 4 loads + 4 shifts + 8 vpermps + 9 FMA/mul per 128 weights and row. The next tile's codes
-// are prefetched one chunk at a time.
+// its 8 weights share one group whenever 8 | G); the group's s·t is applied per lane once per
+// chunk:
+//   y[n] = Σ_c Σ_lanes (s·t)_lane · Σ_p (lut[q_p] − z_lane)·x_p
+// lut − z is formed in fp32 before the product, as in Ŵ's definition (a z·Σx correction
+// instead cancels when codes sit at or near z), and s·t is the same fp32 product as on the
+// other paths (Scaled; with t = 1 it is s and the multiply is skipped). Uniform (G a multiple
+// of 128, a chunk's 16 lanes in one group): per row and group a table lut − z (one vsubps) is
+// what that row's vpermps read, and s·t is a broadcast. Otherwise the chunk's ≤ 16 scales
+// (and zeros) are a masked load + one vpermps each, and z is subtracted after each vpermps.
+// Nibble decode without widening: loads at byte offsets 0..3 put byte 4i+o in the low byte of
+// lane i, the low nibble is element 8i+2o and a 4-bit shift gives element 8i+2o+1 (vpermps
+// reads index bits 0-3): 4 loads + 4 shifts + 8 vpermps + 9 FMA/mul per 128 weights and row,
+// + 8 vsubps with zero points when G is not a multiple of 128. The next tile's codes are
+// prefetched one chunk at a time. Error: a product term passes ≤ 8 (lane sum) + K/128
+// (chunks) + 4 (w4_hsum) + the K tail's fp32 roundings: within (K+4)·2^-24·Σ|x·ŵ|.
 constexpr int w4_gemv_nr = 4;  // rows of W per tile
 
 struct w4_gemv_plan {
   const float* x = nullptr;         // reordered activations, 128 per chunk
-  const float* xs = nullptr;        // lane sums, 16 per chunk (zero points only)
   const std::int32_t* idx = nullptr;  // non-uniform: lane -> group offset, 16 per chunk
   const Eigen::Index* g0 = nullptr;   // non-uniform: first group of each chunk
   const __mmask16* mask = nullptr;    // non-uniform: groups present in each chunk
@@ -392,23 +401,28 @@ struct w4_gemv_plan {
 };
 
 // NR rows of W from n0; out[j] = y[n0 + j] over the whole chunks.
-template <int NR, bool Uniform, bool Zero>
+template <int NR, bool Uniform, bool Zero, bool Scaled>
 [[gnu::noinline]] inline void w4_gemv_tile(const w4_gemv_plan& p, const w4_view& w, Eigen::Index n0, bool last,
                                            float* out) {
-  const __m512 lut = _mm512_loadu_ps(w.lut.data());
+  const __m512 lut = _mm512_loadu_ps(w.lut.data()), t = _mm512_set1_ps(w.tensor_scale);
   // Prefetch the same chunk of the next tile's rows (none past the last row).
   const Eigen::Index pf = n0 + 2 * NR <= w.rows ? NR * w.stride : 0;
-  __m512 y[NR];
-  for (int j = 0; j < NR; ++j) y[j] = _mm512_setzero_ps();
-  Eigen::Index g = 0, gc = 0;  // uniform: group of chunk c, chunks of it left
+  __m512 y[NR], tab[NR];  // tab: uniform with zero points: row j's lut − z for group g, else lut
+  for (int j = 0; j < NR; ++j) {
+    y[j] = _mm512_setzero_ps();
+    tab[j] = lut;
+  }
+  Eigen::Index g = Uniform ? -1 : 0, gc = 0;  // uniform: group of chunk c, chunks of it left
   for (Eigen::Index c = 0; c < p.chunks; ++c) {
     const float* xc = p.x + 128 * c;
     __m512i gi = _mm512_setzero_si512();
     __mmask16 gm = 0;
     if constexpr (Uniform) {
       if (gc == 0) {
-        g = c / p.cpg;
+        ++g;
         gc = p.cpg;
+        for (int j = 0; Zero && j < NR; ++j)
+          tab[j] = _mm512_sub_ps(lut, _mm512_set1_ps(w.zero[(n0 + j) * w.scale_stride + g]));
       }
       --gc;
     } else {
@@ -421,32 +435,38 @@ template <int NR, bool Uniform, bool Zero>
     for (int j = 0; j < NR; ++j) {
       const std::uint8_t* q = w.codes + (n0 + j) * w.stride + 64 * c;
       if (pf) _mm_prefetch(reinterpret_cast<const char*>(q + pf), _MM_HINT_T0);
+      const Eigen::Index si = (n0 + j) * w.scale_stride + g;
+      __m512 s = _mm512_setzero_ps(), z = s;  // non-uniform: the lanes' s·t and z
+      if constexpr (!Uniform) {
+        s = _mm512_permutexvar_ps(gi, _mm512_maskz_loadu_ps(gm, w.scale + si));
+        if (Scaled) s = _mm512_mul_ps(s, t);
+        if (Zero) z = _mm512_permutexvar_ps(gi, _mm512_maskz_loadu_ps(gm, w.zero + si));
+      }
+      // Weights lut[q] − z of the 16 lanes for index vector i (z in the table when uniform).
+      const auto wv = [&](__m512i i) {
+        const __m512 v = _mm512_permutexvar_ps(i, tab[j]);
+        return !Uniform && Zero ? _mm512_sub_ps(v, z) : v;
+      };
       __m512i v[4];
       v[0] = _mm512_loadu_si512(q);
       for (int o = 1; o < 4; ++o) v[o] = shifts ? _mm512_srli_epi32(v[0], 8 * o) : _mm512_loadu_si512(q + o);
-      __m512 a = _mm512_mul_ps(_mm512_permutexvar_ps(v[0], lut), _mm512_loadu_ps(xc));
-      a = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v[0], 4), lut), _mm512_loadu_ps(xc + 16), a);
+      __m512 a = _mm512_mul_ps(wv(v[0]), _mm512_loadu_ps(xc));
+      a = _mm512_fmadd_ps(wv(_mm512_srli_epi32(v[0], 4)), _mm512_loadu_ps(xc + 16), a);
       for (int o = 1; o < 4; ++o) {
-        a = _mm512_fmadd_ps(_mm512_permutexvar_ps(v[o], lut), _mm512_loadu_ps(xc + 32 * o), a);
-        a = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v[o], 4), lut), _mm512_loadu_ps(xc + 32 * o + 16), a);
+        a = _mm512_fmadd_ps(wv(v[o]), _mm512_loadu_ps(xc + 32 * o), a);
+        a = _mm512_fmadd_ps(wv(_mm512_srli_epi32(v[o], 4)), _mm512_loadu_ps(xc + 32 * o + 16), a);
       }
-      const Eigen::Index si = (n0 + j) * w.scale_stride + g;
-      __m512 s, z;
-      if constexpr (Uniform) {
+      if constexpr (Uniform) {  // s·t after the decode: a broadcast operand of the FMA when t = 1
         s = _mm512_set1_ps(w.scale[si]);
-        if (Zero) z = _mm512_set1_ps(w.zero[si]);
-      } else {
-        s = _mm512_permutexvar_ps(gi, _mm512_maskz_loadu_ps(gm, w.scale + si));
-        if (Zero) z = _mm512_permutexvar_ps(gi, _mm512_maskz_loadu_ps(gm, w.zero + si));
+        if (Scaled) s = _mm512_mul_ps(s, t);
       }
-      if constexpr (Zero) a = _mm512_fnmadd_ps(z, _mm512_loadu_ps(p.xs + 16 * c), a);
       y[j] = _mm512_fmadd_ps(a, s, y[j]);
     }
   }
-  for (int j = 0; j < NR; ++j) out[j] = w4_hsum(y[j]) * w.tensor_scale;
+  for (int j = 0; j < NR; ++j) out[j] = w4_hsum(y[j]);
 }
 
-template <bool Uniform, bool Zero>
+template <bool Uniform, bool Zero, bool Scaled>
 inline void gemv_w4_avx512_run(const float_view& x, const w4_view& w, float* y, const w4_gemv_plan& p, int nt) {
   const Eigen::Index N = w.rows, K = w.cols, kp = 128 * p.chunks;
   const Eigen::Index ntiles = (N + w4_gemv_nr - 1) / w4_gemv_nr;
@@ -457,9 +477,9 @@ inline void gemv_w4_avx512_run(const float_view& x, const w4_view& w, float* y, 
     const int nr = int(std::min<Eigen::Index>(w4_gemv_nr, N - n0));
     float out[w4_gemv_nr];
     if (nr == w4_gemv_nr) {
-      w4_gemv_tile<w4_gemv_nr, Uniform, Zero>(p, w, n0, n0 + nr == N, out);
+      w4_gemv_tile<w4_gemv_nr, Uniform, Zero, Scaled>(p, w, n0, n0 + nr == N, out);
     } else {
-      for (int j = 0; j < nr; ++j) w4_gemv_tile<1, Uniform, Zero>(p, w, n0 + j, n0 + j + 1 == N, out + j);
+      for (int j = 0; j < nr; ++j) w4_gemv_tile<1, Uniform, Zero, Scaled>(p, w, n0 + j, n0 + j + 1 == N, out + j);
     }
     for (int j = 0; j < nr; ++j) {
       float acc = out[j];  // the K tail (< one chunk) in scalar code
@@ -469,24 +489,21 @@ inline void gemv_w4_avx512_run(const float_view& x, const w4_view& w, float* y, 
   }
 }
 
+template <bool Uniform, bool Zero>
+inline void gemv_w4_avx512_scaled(const float_view& x, const w4_view& w, float* y, const w4_gemv_plan& p, int nt) {
+  if (w.tensor_scale != 1.0f) gemv_w4_avx512_run<Uniform, Zero, true>(x, w, y, p, nt);
+  else gemv_w4_avx512_run<Uniform, Zero, false>(x, w, y, p, nt);
+}
+
 // Y (1 × N) for G a multiple of 8.
 inline void gemv_w4_avx512(const float_view& x, const w4_view& w, float* y, int nt) {
   const Eigen::Index K = w.cols, G = w.group, chunks = K / 128;
   std::vector<float> xp(std::size_t(128 * std::max<Eigen::Index>(chunks, 1)));
-  std::vector<float> xs(w.zero ? std::size_t(16 * chunks) : 0);
   for (Eigen::Index c = 0; c < chunks; ++c)
-    for (Eigen::Index i = 0; i < 16; ++i) {
-      float s = 0.0f;
-      for (Eigen::Index e = 0; e < 8; ++e) {
-        const float v = x(0, 128 * c + 8 * i + e);
-        xp[std::size_t(128 * c + 16 * e + i)] = v;
-        s += v;
-      }
-      if (w.zero) xs[std::size_t(16 * c + i)] = s;
-    }
+    for (Eigen::Index i = 0; i < 16; ++i)
+      for (Eigen::Index e = 0; e < 8; ++e) xp[std::size_t(128 * c + 16 * e + i)] = x(0, 128 * c + 8 * i + e);
   w4_gemv_plan p;
   p.x = xp.data();
-  p.xs = xs.data();
   p.chunks = chunks;
   p.safe_last = 64 * chunks + 3 <= (K + 1) / 2;
   const bool uniform = G % 128 == 0;
@@ -510,11 +527,11 @@ inline void gemv_w4_avx512(const float_view& x, const w4_view& w, float* y, int 
     p.mask = mask.data();
   }
   if (uniform) {
-    if (w.zero) gemv_w4_avx512_run<true, true>(x, w, y, p, nt);
-    else gemv_w4_avx512_run<true, false>(x, w, y, p, nt);
+    if (w.zero) gemv_w4_avx512_scaled<true, true>(x, w, y, p, nt);
+    else gemv_w4_avx512_scaled<true, false>(x, w, y, p, nt);
   } else {
-    if (w.zero) gemv_w4_avx512_run<false, true>(x, w, y, p, nt);
-    else gemv_w4_avx512_run<false, false>(x, w, y, p, nt);
+    if (w.zero) gemv_w4_avx512_scaled<false, true>(x, w, y, p, nt);
+    else gemv_w4_avx512_scaled<false, false>(x, w, y, p, nt);
   }
 }
 #endif  // LOWBIT_KERNEL_W4_AVX512
