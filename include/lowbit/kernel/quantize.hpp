@@ -315,7 +315,8 @@ void zero_block_params(const quantizer<F, SF, R>& q, const float* lo, const floa
         if (xsimd::any(s == fb(std::numeric_limits<float>::infinity()))) {  // h − l beyond FLT_MAX
           for (Index u = k; u < k + Index(fb::size); ++u) {  // the scalar span, in double
             const block_params b = q.block_from_range({lo[u], hi[u]}, t);
-            scale[u] = eff[u] = b.scale;
+            scale[u] = b.scale;
+            eff[u] = b.eff;
             zero[u] = b.zero;
           }
           continue;
