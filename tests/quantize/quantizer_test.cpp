@@ -1,3 +1,8 @@
+// GCC 12 -O3 reports a false -Wnonnull inside quantizer::fit's channel-weight copy (a
+// std::vector::assign it cannot prove non-empty) once the scalar fit is inlined here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wnonnull"
+#endif
 #include <lowbit/lowbit.hpp>
 
 #include <random>
