@@ -339,7 +339,7 @@ class quantizer {
     const std::uint32_t bits = Rounding::is_stochastic ? stochastic_bits(opt_.seed, index) : 0u;
     if constexpr (is_integer) {
       const zero_kind zk = zeros();
-      const float v = zk == zero_kind::offset ? offset_quotient(x, b) : x / b.eff;
+      const float v = zk == zero_kind::offset ? span_over(x, b.zero, b.eff) : x / b.eff;
       double r;
       if constexpr (std::is_same_v<Rounding, round_nearest_even>) {
         r = std::nearbyint(clamp_wide(v));  // = Rounding::apply under the default FP mode, branch-free
@@ -527,15 +527,9 @@ class quantizer {
     return b;
   }
 
-  // (x − m) / s_eff of KIVI's float offset m in float32; in double where x − m overflows.
-  static float offset_quotient(float x, const block_params& b) {
-    const float d = x - b.zero;
-    return std::isfinite(d) ? d / b.eff : float((double(x) - double(b.zero)) / double(b.eff));
-  }
-
   // (hi − lo) / levels in float32, as the references compute it; a span hi − lo beyond FLT_MAX
   // (finite ends, e.g. ±3e38) is taken in double instead of giving an inf scale (then x / inf = 0
-  // and x̂ = 0 · inf = NaN for the whole block).
+  // and x̂ = 0 · inf = NaN for the whole block). Also KIVI's (x − m) / s_eff.
   static float span_over(float hi, float lo, float levels) {
     const float d = hi - lo;
     return std::isfinite(d) ? d / levels : float((double(hi) - double(lo)) / double(levels));
