@@ -1,4 +1,4 @@
-// lowbit/config.hpp — version and the host/device annotation.
+// lowbit/config.hpp — version, the host/device annotation, and a barrier to FMA contraction.
 #pragma once
 
 #define LOWBIT_VERSION_MAJOR 0
@@ -19,3 +19,17 @@
 #if __cplusplus >= 202002L
 #define LOWBIT_HAS_CONCEPTS 1
 #endif
+
+namespace lowbit {
+namespace detail {
+// v itself, through a volatile: the compiler can neither fuse the operation that made v into
+// the one that uses it (a·b + c into one FMA rounding, which GCC's default -ffp-contract=fast
+// and clang's =on both do, even through a float(double · double) product) nor skip its
+// rounding. For formulas that must round after every operation, as a reference's separate
+// tensor ops do (torch's EMA observer).
+LOWBIT_HOST_DEVICE inline float materialized(float v) {
+  volatile float r = v;
+  return r;
+}
+}  // namespace detail
+}  // namespace lowbit

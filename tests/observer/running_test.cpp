@@ -51,6 +51,26 @@ TEST_CASE("observer/running: EMA of min/max (torch MovingAverageMinMaxObserver)"
   CHECK_NOTHROW(big.params(quantizer<uint8>({per_tensor(), mapping::asymmetric}), 2));
 }
 
+TEST_CASE("observer/running: the EMA rounds as torch's float32 ops, and keeps lo <= hi") {
+  // torch: min_val + 0.01 * (cur − min_val), three float32 tensor ops. Worked out in Python
+  // (struct 'f' rounding): 1 + fl(0.01f · fl(b − 1)) = 0x1.1c6a8p+0; an FMA gives 0x1.1c6a7ep+0.
+  running_range rr(per_tensor(), running_mode::ema);
+  rr.update(Mat::Constant(1, 2, 1.0f));
+  rr.update(Mat::Constant(1, 2, 0x1.833334p+3f));
+  CHECK(rr.lo()(0, 0) == 0x1.1c6a8p+0f);
+  CHECK(rr.hi()(0, 0) == 0x1.1c6a8p+0f);
+  // lo and hi one ulp apart, then a batch far from both: the roundings leave lo = -0x1.acf91ep-8
+  // above hi = -0x1.acf92p-8 (torch's calculate_qparams would assert); hi is raised to lo.
+  running_range cross(per_tensor(), running_mode::ema);
+  Mat a(1, 2);
+  a << -0x1.a9d38p-9f, -0x1.a9d37ep-9f;
+  cross.update(a);
+  cross.update(Mat::Constant(1, 2, -0x1.54ebacp-2f));
+  CHECK(cross.lo()(0, 0) == -0x1.acf91ep-8f);
+  CHECK(cross.hi()(0, 0) == -0x1.acf91ep-8f);
+  CHECK_NOTHROW(cross.params(quantizer<uint8>({per_tensor(), mapping::asymmetric}), 1));
+}
+
 TEST_CASE("observer/running: per-head ranges and bad input") {
   running_range rr(per_head(2));
   Mat a(1, 4);

@@ -138,6 +138,20 @@ TEST_CASE("quantize/dynamic: EMA range tracker follows lo <- m*lo + (1-m)*lo_bat
   ema.observe(b);
   CHECK(ema.range().lo == doctest::Approx(0.75 * 2.0 + 0.25 * -4.0));
   CHECK(ema.range().hi == doctest::Approx(0.75 * 2.0 + 0.25 * 6.0));
+  // float32 with each product rounded before the sum: fl(fl(0.9·3) + fl(0.1·b)), worked out in
+  // Python (float64 products are exact; struct 'f' rounds to float). Contracting either product
+  // into an FMA gives 0x1.a5a512p+1, one ulp up.
+  range_tracker m9(range_update::ema, 0.9f);
+  m9.observe(Mat::Constant(1, 2, 3.0f));
+  m9.observe(Mat::Constant(1, 2, 0x1.7c3958p+2f));
+  CHECK(m9.range().lo == 0x1.a5a51p+1f);
+  CHECK(m9.range().hi == 0x1.a5a51p+1f);
+  // near FLT_MAX the rounded products can sum past it: the average stays between its inputs
+  range_tracker big(range_update::ema, 0.3f);
+  big.observe(Mat::Constant(1, 2, std::numeric_limits<float>::max()));
+  big.observe(Mat::Constant(1, 2, std::numeric_limits<float>::max()));
+  CHECK(big.range().hi == std::numeric_limits<float>::max());
+  CHECK(big.range().lo == std::numeric_limits<float>::max());
 }
 
 TEST_CASE("quantize/dynamic: bad input is a clear error") {

@@ -589,6 +589,11 @@ TEST_CASE("quantize/quantizer: every bad input of the issue is a lowbit::error")
   nanr(1, 1) = NAN;
   CHECK_THROWS_AS(q.from_ranges(4, 8, lo, nanr), lowbit::error);
   CHECK_THROWS_AS(q.from_ranges(0, 8, lo, hi), lowbit::error);
+  Eigen::MatrixXf swapped = lo;  // lo > hi in block (2, 1): an error that names it
+  swapped(2, 1) = 1.5f;
+  CHECK_THROWS_WITH_AS(q.from_ranges(4, 8, swapped, hi), doctest::Contains("block (2, 1) has lo 1.5 > hi 1"),
+                       lowbit::error);
+  CHECK_NOTHROW(q.from_ranges(4, 8, hi, hi));  // lo == hi is a (constant) range
   CHECK_THROWS_AS((quantizer<int4>({per_tensor(), mapping::symmetric, convention::kivi})), lowbit::error);
   CHECK_THROWS_AS((quantizer<uint4>({per_tensor(), mapping::symmetric})), lowbit::error);
   CHECK_THROWS_AS((quantizer<int4>({per_tensor(), mapping::symmetric, convention::gptq})), lowbit::error);

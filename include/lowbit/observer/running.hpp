@@ -9,7 +9,12 @@
 //                                                                      torch MinMaxObserver)
 //   running_mode::ema  lo ← lo + c·(m_b − lo), hi ← hi + c·(M_b − hi)  (torch
 //                      MovingAverageMinMaxObserver, averaging constant c = 0.01); the first
-//                      batch initialises lo, hi
+//                      batch initialises lo, hi. float32 with a rounding after each operation,
+//                      as torch's three tensor ops (never fused into an FMA, whatever the
+//                      compiler's -ffp-contract); in double where m_b − lo overflows. Those
+//                      roundings can leave lo above hi by an ulp or two where the two were
+//                      nearly equal (torch then asserts in calculate_qparams): hi is raised
+//                      to lo there, so the ranges always satisfy lo <= hi.
 // tensor_amax() is the running max of |x| over everything seen (for two-level NVFP4 scales).
 // Bad input (empty batch, K changing, NaN/Inf, a per-row granularity) throws lowbit::error and
 // leaves the state unchanged.
@@ -18,6 +23,7 @@
 #include <Eigen/Core>
 #include <cmath>
 
+#include "../config.hpp"
 #include "../error.hpp"
 #include "../granularity/granularity.hpp"
 
@@ -65,14 +71,16 @@ class running_range {
       lo_ = lo_.cwiseMin(blo);
       hi_ = hi_.cwiseMax(bhi);
     } else {
-      // x += c·(batch − x) in float32 (torch's EMA observer); in double where batch − x overflows
+      // x += c·(batch − x) in float32 (torch's EMA observer); in double where batch − x overflows.
+      // c·d is materialized, so the compiler cannot contract the update into one FMA rounding.
       const float c = c_;
       auto ema = [c](float a, float b) {
         const float d = b - a;
-        return std::isfinite(d) ? a + c * d : float(double(a) + double(c) * (double(b) - double(a)));
+        if (!std::isfinite(d)) return float(double(a) + double(c) * (double(b) - double(a)));
+        return a + detail::materialized(c * d);
       };
       lo_ = lo_.binaryExpr(blo, ema);
-      hi_ = hi_.binaryExpr(bhi, ema);
+      hi_ = hi_.binaryExpr(bhi, ema).cwiseMax(lo_);
     }
     amax_ = std::fmax(amax_, amax);
     ++batches_;

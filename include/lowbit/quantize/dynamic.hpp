@@ -23,7 +23,9 @@
 //   y_in = s_x,i · s_w,n · (Σ_k qx_ik·qw_nk − z_i · Σ_k qw_nk)      (int32 accumulation)
 //
 // range_tracker follows a calibration stream: running_minmax (lo = min over batches, hi = max
-// over batches) or ema (lo ← m·lo + (1−m)·lo_batch, same for hi; the first batch initialises).
+// over batches) or ema (lo ← m·lo + (1−m)·lo_batch, same for hi; the first batch initialises;
+// float32, each product rounded to float before the sum on every compiler, the result kept
+// between lo and lo_batch).
 //
 // Bad input throws lowbit::error: empty or non-finite activations, an asymmetric mapping on a
 // float format, a static range that is non-finite or has lo > hi, reading an empty tracker,
@@ -33,6 +35,7 @@
 #include <Eigen/Core>
 #include <cmath>
 
+#include "../config.hpp"
 #include "../error.hpp"
 #include "../format/int.hpp"
 #include "../granularity/granularity.hpp"
@@ -75,8 +78,16 @@ class range_tracker {
     } else if (rule_ == range_update::running_minmax) {
       r_ = {std::fmin(r_.lo, lo), std::fmax(r_.hi, hi)};
     } else {
-      const float m = momentum_;
-      r_ = {m * r_.lo + (1.0f - m) * lo, m * r_.hi + (1.0f - m) * hi};
+      // fl(fl(m·lo) + fl((1 − m)·lo_b)): the products are materialized, so no compiler contracts
+      // the sum into an FMA. Kept between the old and the batch value, as the exact average is
+      // (the roundings could step past them, or overflow near FLT_MAX). Every step is monotone
+      // in both values, so lo <= hi stays.
+      const float m = momentum_, m1 = 1.0f - m;
+      auto ema = [m, m1](float old_v, float batch_v) {
+        const float v = detail::materialized(m * old_v) + detail::materialized(m1 * batch_v);
+        return std::fmin(std::fmax(v, std::fmin(old_v, batch_v)), std::fmax(old_v, batch_v));
+      };
+      r_ = {ema(r_.lo, lo), ema(r_.hi, hi)};
     }
     ++batches_;
   }

@@ -51,7 +51,7 @@
 // qparams, a granularity the shape cannot take (tail::exact), an asymmetric mapping on a
 // non-integer format, convention::gptq symmetric on a signed format, observer parameters out
 // of range, channel weights of the wrong length or negative / non-finite, from_ranges grids
-// of the wrong shape or non-finite.
+// of the wrong shape, non-finite, or with lo > hi in a block (torch's observers assert the same).
 #pragma once
 
 #include <Eigen/Core>
@@ -59,6 +59,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iomanip>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -250,6 +251,10 @@ class quantizer {
                  lo.rows(), " x ", lo.cols(), " and ", hi.rows(), " x ", hi.cols());
     LOWBIT_CHECK(lo.allFinite() && hi.allFinite() && std::isfinite(tensor_amax),
                  "quantizer::from_ranges: ranges must be finite");
+    for (Eigen::Index gi = 0; gi < lo.rows(); ++gi)
+      for (Eigen::Index gj = 0; gj < lo.cols(); ++gj)
+        LOWBIT_CHECK(lo(gi, gj) <= hi(gi, gj), "quantizer::from_ranges: block (", gi, ", ", gj, ") has lo ",
+                     std::setprecision(9), lo(gi, gj), " > hi ", hi(gi, gj));  // 9 digits tell floats apart
     p.tensor_scale = tensor_scale_from_amax(tensor_amax);
     for (Eigen::Index gi = 0; gi < p.scale.rows(); ++gi)
       for (Eigen::Index gj = 0; gj < p.scale.cols(); ++gj) {
