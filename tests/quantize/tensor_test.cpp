@@ -110,10 +110,33 @@ TEST_CASE("quantize/tensor: bad input") {
   CHECK_THROWS_AS(quantize_tensor(q, x, {-1, 1}), lowbit::error);
   Eigen::Tensor<float, 3, Eigen::RowMajor> e(2, 0, 4);
   CHECK_THROWS_AS(quantize_tensor(q, e), lowbit::error);
-  x(1, 2, 3) = NAN;
-  CHECK_THROWS_AS(quantize_tensor(q, x), lowbit::error);
   CHECK_THROWS_AS(quantize_tensor(quantizer<int8>({per_head(3)}), x, {0, 1}), lowbit::error);  // 4 % 3
-  x(1, 2, 3) = 0;
   const auto qx = quantize_tensor(q, x);
   CHECK_THROWS_AS(dequantize_tensor<4>(q, qx), lowbit::error);
+}
+
+TEST_CASE("quantize/tensor: errors name the tensor index or the slice") {
+  // NaN/Inf by its tensor index (logical order, whatever the Layout), before any slice is done
+  Eigen::Tensor<float, 4, Eigen::ColMajor> kv(2, 2, 3, 4);
+  kv.setConstant(0.5f);
+  kv(1, 0, 2, 3) = NAN;
+  const quantizer<int8> q({per_channel(1)});
+  CHECK_THROWS_WITH_AS(quantize_tensor(q, kv, {2, 1}), doctest::Contains("non-finite value nan at [1, 0, 2, 3]"),
+                       lowbit::error);
+  kv(1, 0, 2, 3) = 0.5f;
+  kv(0, 1, 0, 2) = -INFINITY;
+  CHECK_THROWS_WITH_AS(fake_quantize_tensor(q, kv, {2, 1}),
+                       doctest::Contains("fake_quantize_tensor: non-finite value -inf at [0, 1, 0, 2]"),
+                       lowbit::error);
+  kv(0, 1, 0, 2) = 0.5f;
+  // the quantizer's own rejection, prefixed with the slice and its batch index
+  const quantizer<int8> exact({per_group(3, tail::exact)});  // 4 columns
+  CHECK_THROWS_WITH_AS(quantize_tensor(exact, kv, {2, 1}),
+                       doctest::Contains("quantize_tensor: slice 0 (batch index [0, 0]) of 3 x 4: "), lowbit::error);
+  CHECK_THROWS_WITH_AS(fake_quantize_tensor(exact, kv, {2, 1}), doctest::Contains("tail::exact"), lowbit::error);
+  // a damaged slice of a quantized tensor
+  auto qkv = quantize_tensor(q, kv, {2, 1});
+  qkv.slices[3].params.scale.resize(1, 1);
+  CHECK_THROWS_WITH_AS(dequantize_tensor<4>(q, qkv),
+                       doctest::Contains("dequantize_tensor: slice 3 (batch index [1, 1]) of 3 x 4: "), lowbit::error);
 }

@@ -19,14 +19,19 @@
 // input's Layout, dequantize_tensor returns a RowMajor tensor.
 //
 // Bad input throws lowbit::error: a split that leaves no row or column axis, an empty tensor,
-// and anything the quantizer rejects (NaN/Inf, tail::exact shapes ...), naming the slice.
+// NaN/Inf (named by its tensor index, e.g. "non-finite value nan at [1, 0, 2, 3]"), and anything
+// else the quantizer rejects (tail::exact shapes ...), prefixed with the slice: "quantize_tensor:
+// slice 3 (batch index [1, 1]) of 4 x 6: <the quantizer's message>".
 #pragma once
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/CXX11/Tensor>
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "../error.hpp"
@@ -130,6 +135,46 @@ void from_c_order(const float* v, Eigen::Tensor<float, R, L>& out) {
 }
 
 using row_major_map = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+// "[i_0, …, i_{k−1}]": the multi-index of C-order position lin over dims[first, first + k).
+inline std::string multi_index(const std::vector<Eigen::Index>& dims, std::size_t first, std::size_t k,
+                               Eigen::Index lin) {
+  std::vector<Eigen::Index> idx(k);
+  for (std::size_t a = k; a-- > 0;) {
+    idx[a] = lin % dims[first + a];
+    lin /= dims[first + a];
+  }
+  std::ostringstream os;
+  os << '[';
+  for (std::size_t a = 0; a < k; ++a) os << (a ? ", " : "") << idx[a];
+  os << ']';
+  return os.str();
+}
+
+// The first non-finite value of the C-order values v, named by its tensor index.
+inline void check_finite(const float* v, const tensor_shape& sh, const char* where) {
+  const Eigen::Index n = sh.batches * sh.rows * sh.cols;
+  for (Eigen::Index lin = 0; lin < n; ++lin)
+    LOWBIT_CHECK(std::isfinite(v[lin]), where, ": non-finite value ", v[lin], " at ",
+                 multi_index(sh.dims, 0, sh.dims.size(), lin));
+}
+
+// f() for slice b; a lowbit::error it throws is thrown again with the slice named.
+template <class F>
+auto on_slice(const tensor_shape& sh, tensor_split s, Eigen::Index b, const char* where, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const error& e) {
+    std::string what = e.what();
+    const std::string prefix = "lowbit: ";
+    if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
+    std::ostringstream os;
+    os << where << ": slice " << b;
+    if (s.batch_axes > 0) os << " (batch index " << multi_index(sh.dims, 0, std::size_t(s.batch_axes), b) << ")";
+    os << " of " << sh.rows << " x " << sh.cols << ": " << what;
+    throw error(os.str());
+  }
+}
 }  // namespace detail
 
 // Quantize each batch slice of t (Eigen::Tensor or TensorMap of float) with q, fitting it.
@@ -144,8 +189,11 @@ quantized_tensor<typename Q::format> quantize_tensor(const Q& q, const T& t, ten
   out.rows = sh.rows;
   out.cols = sh.cols;
   out.slices.reserve(std::size_t(sh.batches));
+  detail::check_finite(v, sh, "quantize_tensor");
   for (Eigen::Index b = 0; b < sh.batches; ++b)
-    out.slices.push_back(q.quantize(detail::row_major_map(v + b * sh.rows * sh.cols, sh.rows, sh.cols)));
+    out.slices.push_back(detail::on_slice(sh, s, b, "quantize_tensor", [&] {
+      return q.quantize(detail::row_major_map(v + b * sh.rows * sh.cols, sh.rows, sh.cols));
+    }));
   return out;
 }
 
@@ -160,8 +208,10 @@ Eigen::Tensor<float, R, Eigen::RowMajor> dequantize_tensor(const Q& q, const qua
   LOWBIT_CHECK(n == qt.rows * qt.cols * Eigen::Index(qt.slices.size()), "dequantize_tensor: ", qt.slices.size(),
                " slices of ", qt.rows, " x ", qt.cols, " do not fill the dims");
   Eigen::Tensor<float, R, Eigen::RowMajor> out(d);
+  const detail::tensor_shape sh{qt.dims, Eigen::Index(qt.slices.size()), qt.rows, qt.cols};
   for (std::size_t b = 0; b < qt.slices.size(); ++b) {
-    const auto m = q.dequantize(qt.slices[b]);
+    const auto m = detail::on_slice(sh, qt.split, Eigen::Index(b), "dequantize_tensor",
+                                    [&] { return q.dequantize(qt.slices[b]); });
     LOWBIT_CHECK(m.rows() == qt.rows && m.cols() == qt.cols, "dequantize_tensor: slice ", b, " is ", m.rows(), " x ",
                  m.cols(), ", expected ", qt.rows, " x ", qt.cols);
     std::copy(m.data(), m.data() + m.size(), out.data() + Eigen::Index(b) * qt.rows * qt.cols);
@@ -176,8 +226,11 @@ Eigen::Tensor<float, T::NumIndices, T::Layout> fake_quantize_tensor(const Q& q, 
   std::vector<float> buf;
   const float* v = detail::c_order(t, buf);
   std::vector<float> y(std::size_t(sh.batches * sh.rows * sh.cols));
+  detail::check_finite(v, sh, "fake_quantize_tensor");
   for (Eigen::Index b = 0; b < sh.batches; ++b) {
-    const auto m = q.fake_quantize(detail::row_major_map(v + b * sh.rows * sh.cols, sh.rows, sh.cols));
+    const auto m = detail::on_slice(sh, s, b, "fake_quantize_tensor", [&] {
+      return q.fake_quantize(detail::row_major_map(v + b * sh.rows * sh.cols, sh.rows, sh.cols));
+    });
     std::copy(m.data(), m.data() + m.size(), y.data() + b * sh.rows * sh.cols);
   }
   std::array<Eigen::Index, T::NumIndices> d;
