@@ -142,4 +142,16 @@ TEST_CASE("quantize/packed: bad input") {
   CHECK_THROWS_AS(unpack<int4>(p), lowbit::error);
   p = pack(qx);
   CHECK_THROWS_AS(unpack<int2>(p), lowbit::error);  // wrong width
+  // codes from a matrix wider than uint8 must be byte values: no silent wrap (0x103 -> 0x03)
+  Eigen::MatrixXi ints(1, 2);
+  ints << 0x103, 1;
+  CHECK_THROWS_WITH_AS(pack<int4>(ints), doctest::Contains("code 259 at (0, 0) is not a byte value"), lowbit::error);
+  ints << 1, -1;
+  CHECK_THROWS_WITH_AS(pack<int8>(ints), doctest::Contains("code -1 at (0, 1)"), lowbit::error);
+  Eigen::MatrixXf halves(1, 2);
+  halves << 1.5f, 2.0f;
+  CHECK_THROWS_AS(pack<uint4>(halves), lowbit::error);
+  ints << 7, 12;
+  const packed_codes ok = pack<uint4>(ints);  // in range: as the uint8 matrix packs
+  CHECK(ok.bytes == bytes{0xC7});
 }

@@ -17,7 +17,8 @@
 // Zero points (asymmetric integer mappings) pack the same way as codes of the element format:
 // pack_zeros stores F::from_int(z) for each block of the zero grid (grid rows × grid cols).
 //
-// Bad input throws lowbit::error: a code with bits above B, ggml order for B ≠ 4 or a row
+// Bad input throws lowbit::error: a code with bits above B (or, from a matrix of a wider type
+// than uint8, a value that is not an integer in [0, 255]), ggml order for B ≠ 4 or a row
 // length not a multiple of 32, a byte buffer of the wrong size, zeros that are not integer
 // codes of F.
 #pragma once
@@ -26,6 +27,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "../error.hpp"
@@ -141,7 +143,15 @@ packed_codes pack(const Eigen::DenseBase<Derived>& codes, nibble_order o = nibbl
   p.bytes.assign(p.row_bytes * std::size_t(p.rows), 0);
   std::vector<std::uint8_t> row(std::size_t(p.cols));
   for (Eigen::Index i = 0; i < p.rows; ++i) {
-    for (Eigen::Index j = 0; j < p.cols; ++j) row[std::size_t(j)] = std::uint8_t(codes(i, j));
+    for (Eigen::Index j = 0; j < p.cols; ++j) {
+      const auto c = codes(i, j);
+      if constexpr (!std::is_same_v<std::decay_t<decltype(c)>, std::uint8_t>) {  // no silent wrap to a byte
+        const double v = double(c);
+        LOWBIT_CHECK(v >= 0.0 && v <= 255.0 && v == std::floor(v), "pack<", F::name, ">: code ", v, " at (", i, ", ",
+                     j, ") is not a byte value");
+      }
+      row[std::size_t(j)] = std::uint8_t(c);
+    }
     pack_bits(row.data(), row.size(), F::bits, p.bytes.data() + std::size_t(i) * p.row_bytes, o);
   }
   return p;
