@@ -139,4 +139,7 @@ TEST_CASE("quantize/tensor: errors name the tensor index or the slice") {
   qkv.slices[3].params.scale.resize(1, 1);
   CHECK_THROWS_WITH_AS(dequantize_tensor<4>(q, qkv),
                        doctest::Contains("dequantize_tensor: slice 3 (batch index [1, 1]) of 3 x 4: "), lowbit::error);
+  qkv.split.batch_axes = 7;  // a split the dims cannot take: the slice alone is named
+  CHECK_THROWS_WITH_AS(dequantize_tensor<4>(q, qkv), doctest::Contains("dequantize_tensor: slice 3 of 3 x 4: "),
+                       lowbit::error);
 }

@@ -170,7 +170,11 @@ auto on_slice(const tensor_shape& sh, tensor_split s, Eigen::Index b, const char
     if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
     std::ostringstream os;
     os << where << ": slice " << b;
-    if (s.batch_axes > 0) os << " (batch index " << multi_index(sh.dims, 0, std::size_t(s.batch_axes), b) << ")";
+    // the batch index, where the split and dims can name it (a hand-built quantized_tensor may not)
+    const std::size_t nb = s.batch_axes > 0 ? std::size_t(s.batch_axes) : 0;
+    if (nb > 0 && nb <= sh.dims.size() &&
+        std::all_of(sh.dims.begin(), sh.dims.begin() + std::ptrdiff_t(nb), [](Eigen::Index d) { return d > 0; }))
+      os << " (batch index " << multi_index(sh.dims, 0, nb, b) << ")";
     os << " of " << sh.rows << " x " << sh.cols << ": " << what;
     throw error(os.str());
   }
