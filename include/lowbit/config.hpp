@@ -26,9 +26,10 @@ namespace detail {
 // the one that uses it (a·b + c into one FMA rounding, which GCC's default -ffp-contract=fast
 // and clang's =on both do, even through a float(double · double) product) nor skip its
 // rounding. For formulas that must round after every operation, as a reference's separate
-// tensor ops do (torch's EMA observer).
-LOWBIT_HOST_DEVICE inline float materialized(float v) {
-  volatile float r = v;
+// tensor ops do (torch's EMA observer, numpy's float64 quantile).
+template <class T>
+LOWBIT_HOST_DEVICE inline T materialized(T v) {
+  volatile T r = v;
   return r;
 }
 }  // namespace detail
