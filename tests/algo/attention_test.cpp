@@ -266,6 +266,30 @@ TEST_CASE("algo/attention: bad shapes and parameters are clear errors") {
   CHECK_THROWS_WITH_AS(attention_int8(q, k, v, {4, 0, 8}), doctest::Contains("must be > 0"), lowbit::error);
 }
 
+TEST_CASE("algo/attention: NaN/Inf inputs and fp32 overflow are errors, never NaN output") {
+  const attention_shape sh{4, 2, 8};
+  const Mat q = qkv_like(10, 32, 64), k = qkv_like(10, 16, 65), v = qkv_like(10, 16, 66);
+  Mat bad = k;
+  bad(3, 5) = NAN;
+  CHECK_THROWS_WITH_AS(attention(q, bad, v, sh), doctest::Contains("non-finite value nan in K at (3, 5)"),
+                       lowbit::error);
+  bad = v;
+  bad(9, 0) = -INFINITY;
+  CHECK_THROWS_WITH_AS(attention(q, k, bad, sh), doctest::Contains("in V at (9, 0)"), lowbit::error);
+  // finite Q and K whose scores overflow: exp(inf − inf) gave NaN rows before
+  const Mat qh = q * 1e20f, kh = k * 1e20f;
+  CHECK_THROWS_WITH_AS(attention(qh, kh, v, sh), doctest::Contains("overflows fp32"), lowbit::error);
+  CHECK_THROWS_WITH_AS(attention_int8(qh, kh, v, sh), doctest::Contains("of query row 0, head 0 overflows fp32"),
+                       lowbit::error);
+  // finite V near FLT_MAX: the weighted sum overflows
+  const Mat vh = Mat::Constant(10, 16, 3e38f);
+  CHECK_THROWS_WITH_AS(attention(q, k, vh, sh), doctest::Contains("the output of query rows from 0, head 0"),
+                       lowbit::error);
+  // inputs just inside the range still work
+  const Mat out = attention(q * 1e8f, k * 1e8f, v, sh);
+  CHECK(out.allFinite());
+}
+
 TEST_CASE("algo/attention: int8 path rejects qparams that are not per-head, or per-token V") {
   const attention_shape s{4, 2, 8};
   const Mat q = qkv_like(10, 32, 71), k = qkv_like(10, 16, 72), v = qkv_like(10, 16, 73);

@@ -43,7 +43,10 @@
 //
 // Bad input throws lowbit::error: head counts that do not match the column counts, Hq not a
 // multiple of Hkv, K and V with different token counts, causal with Tq > Tk, qparams that are
-// not per-head with the shape's head_dim, V scales that vary per token in the int8 path.
+// not per-head with the shape's head_dim, V scales that vary per token in the int8 path, NaN/Inf
+// in Q, K or V (named with its place), and finite inputs whose scores or outputs overflow fp32
+// (|α·q·k| or the weighted V sums beyond FLT_MAX; the error names the query row and head)
+// instead of NaN output.
 #pragma once
 
 #include <Eigen/Core>
@@ -141,6 +144,30 @@ inline float exp_nonpositive(float x) {
   return p * two_n;
 }
 
+// NaN/Inf in an input matrix: an error naming it and the place.
+template <class D>
+void check_finite_input(const Eigen::MatrixBase<D>& x, const char* where, const char* what) {
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    for (Eigen::Index j = 0; j < x.cols(); ++j)
+      LOWBIT_CHECK(std::isfinite(static_cast<float>(x(i, j))), where, ": non-finite value ",
+                   static_cast<float>(x(i, j)), " in ", what, " at (", i, ", ", j, ")");
+}
+
+// Scores of finite inputs can still overflow fp32 (|α·q·k| > FLT_MAX), and the online softmax
+// would then take inf − inf: an error instead of NaN output. n visible scores of query row i.
+inline void check_scores(const float* s, Eigen::Index n, Eigen::Index i, int h, const char* where) {
+  for (Eigen::Index c = 0; c < n; ++c)
+    LOWBIT_CHECK(std::isfinite(s[c]), where, ": score ", s[c], " of query row ", i, ", head ", h,
+                 " overflows fp32 (|softmax_scale · q·k| > FLT_MAX); scale Q or K down");
+}
+
+// An output block that overflowed fp32 (a weighted mean of V rows near ±FLT_MAX).
+template <class D>
+void check_output(const Eigen::MatrixBase<D>& o, Eigen::Index i0, int h, const char* where) {
+  LOWBIT_CHECK(o.allFinite(), where, ": the output of query rows from ", i0, ", head ", h,
+               " overflows fp32 (V values near FLT_MAX)");
+}
+
 // Last key index (inclusive) query row i may see.
 inline Eigen::Index last_visible_key(const attention_options& o, Eigen::Index i, Eigen::Index tq, Eigen::Index tk) {
   return o.causal ? tk - tq + i : tk - 1;
@@ -156,6 +183,9 @@ attention_matrix attention(const Eigen::MatrixBase<DQ>& q, const Eigen::MatrixBa
   shape.check(q.rows(), q.cols(), k.rows(), k.cols(), v.rows(), v.cols(), "attention");
   const Eigen::Index tq = q.rows(), tk = k.rows();
   detail::check_attention_options(opt, tq, tk, "attention");
+  detail::check_finite_input(q, "attention", "Q");
+  detail::check_finite_input(k, "attention", "K");
+  detail::check_finite_input(v, "attention", "V");
   const int d = shape.head_dim;
   const float alpha = opt.alpha(d);
   const Eigen::Index bq = opt.query_block, bk = opt.key_block;
@@ -183,6 +213,7 @@ attention_matrix attention(const Eigen::MatrixBase<DQ>& q, const Eigen::MatrixBa
               continue;
             }
             auto row = s.row(r);
+            detail::check_scores(&s(r, 0), nvis, i0 + r, h, "attention");
             const float mnew = std::max(m[std::size_t(r)], row.head(nvis).maxCoeff());
             const float c = std::exp(m[std::size_t(r)] - mnew);
             row.head(nvis) = (row.head(nvis).array() - mnew).exp();
@@ -195,6 +226,7 @@ attention_matrix attention(const Eigen::MatrixBase<DQ>& q, const Eigen::MatrixBa
         }
         for (Eigen::Index r = 0; r < nq; ++r)
           out.block(i0 + r, Eigen::Index{h} * d, 1, d) = acc.row(r) / l[std::size_t(r)];
+        detail::check_output(out.block(i0, Eigen::Index{h} * d, nq, d), i0, h, "attention");
       }
     }
   }
@@ -392,6 +424,10 @@ attention_matrix attention_int8(const quantized<Format>& q, const quantized<Form
                           qv.zero.data() + i0, kv.zero.data() + j0);
           }
           sc = sint.array().template cast<float>() * (sa.matrix() * ks.segment(j0, nk).matrix().transpose()).array();
+          for (Eigen::Index r = 0; r < nq; ++r) {
+            const Eigen::Index nvis = std::min(nk, detail::last_visible_key(opt, i0 + r, tq, tk) - j0 + 1);
+            detail::check_scores(&sc(r, 0), std::max<Eigen::Index>(nvis, 0), i0 + r, h, where);
+          }
           if (opt.causal) {  // rows whose last visible key lies inside this block
             for (Eigen::Index r = 0; r < nq; ++r) {
               const Eigen::Index nvis = detail::last_visible_key(opt, i0 + r, tq, tk) - j0 + 1;
@@ -441,6 +477,7 @@ attention_matrix attention_int8(const quantized<Format>& q, const quantized<Form
           acc = (acc.array().colwise() * corr).matrix() + w * pv.template cast<float>();
         }
         out.block(i0, Eigen::Index{h} * d, nq, d) = (acc.array().colwise() / l).matrix();
+        detail::check_output(out.block(i0, Eigen::Index{h} * d, nq, d), i0, h, where);
       }
     }
   }
