@@ -420,6 +420,21 @@ TEST_CASE("algo/gptq: bad input is a clear error") {
   gptq_options bad;
   bad.block_size = 0;
   throws_with([&] { gptq(W, H, q, bad); }, "block_size must be > 0");
+  bad = {};
+  bad.max_percdamp = std::numeric_limits<double>::quiet_NaN();
+  throws_with([&] { gptq(W, H, q, bad); }, "max_percdamp must be finite and >= 0");
+  bad.max_percdamp = -1.0;
+  throws_with([&] { gptq(W, H, q, bad); }, "max_percdamp must be finite and >= 0");
+  bad = {};
+  bad.damp_increment = 1e-20;  // 1e20 Cholesky retries on a failing H: refused up front
+  throws_with([&] { gptq(W, H, q, bad); }, "takes more than 10000 retries");
+  // finite activations whose products overflow fp32: H names the entry instead of holding inf
+  hessian_accumulator<float> big(4);
+  big.add_batch(Mat::Constant(2, 4, 1e20f));
+  throws_with([&] { big.matrix(); }, "entry (0, 0) of H is inf");
+  hessian_accumulator<double> wide(4);  // the documented way out: accumulate in double
+  wide.add_batch(Mat::Constant(2, 4, 1e18f));
+  CHECK(std::isfinite(wide.matrix()(3, 3)));
 }
 
 TEST_CASE("algo/gptq: rank-deficient, indefinite and negative-definite H take the documented path") {
@@ -446,6 +461,14 @@ TEST_CASE("algo/gptq: rank-deficient, indefinite and negative-definite H take th
   CHECK(ind.percdamp > 0.015);
   CHECK(ind.percdamp < 0.035);
   CHECK(ind.Q.allFinite());
+  // A step below half an ulp of percdamp (but few enough retries to pass the up-front check)
+  // cannot move it: no retry, round-to-nearest (it looped forever before).
+  gptq_options stuck;
+  stuck.max_percdamp = std::nextafter(0.01, 1.0);
+  stuck.damp_increment = 1e-19;
+  const auto st = gptq(W, Hf, q, stuck);
+  CHECK(st.status == info::numerical_issue);
+  CHECK(st.Q == q.fake_quantize(W));
   // Negative definite: no damping helps -> round-to-nearest, status numerical_issue.
   const Eigen::MatrixXf Hneg = -H0;
   const auto neg = gptq(W, Hneg, q);

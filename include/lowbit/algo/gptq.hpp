@@ -240,6 +240,13 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
                opt.percdamp);
   LOWBIT_CHECK(std::isfinite(opt.damp_increment) && opt.damp_increment >= 0,
                "gptq: damp_increment must be finite and >= 0");
+  LOWBIT_CHECK(std::isfinite(opt.max_percdamp) && opt.max_percdamp >= 0, "gptq: max_percdamp must be finite and >= 0, ",
+               "got ", opt.max_percdamp);
+  // each retry is a Cholesky of K × K: a step too small to reach max_percdamp in 10^4 retries
+  // (or to change percdamp at all) would run for hours or forever
+  LOWBIT_CHECK(opt.damp_increment == 0 || (opt.max_percdamp - opt.percdamp) / opt.damp_increment <= 1e4,
+               "gptq: damp_increment ", opt.damp_increment, " takes more than 10000 retries from percdamp ",
+               opt.percdamp, " to max_percdamp ", opt.max_percdamp);
   LOWBIT_CHECK(!opt.clip_search || (opt.clip_grid > 0 && opt.clip_max_shrink > 0 && opt.clip_max_shrink <= 1 &&
                                     opt.clip_norm > 0),
                "gptq: clip search needs clip_grid > 0, 0 < clip_max_shrink <= 1, clip_norm > 0");
@@ -447,7 +454,7 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
       res.damp = double(lambda);
       break;
     }
-    if (!(opt.damp_increment > 0)) break;
+    if (!(opt.damp_increment > 0) || !(pd + opt.damp_increment > pd)) break;  // no step: no retry
     pd += opt.damp_increment;
     escalated = true;
     if (!(pd < opt.max_percdamp)) break;

@@ -14,8 +14,10 @@
 // 2/N once in matrix(); the two are equal in exact arithmetic. The scale of H never changes
 // the GPTQ result (only its reported loss), so the convention matters for the loss only.
 //
-// Bad input: a batch of the wrong width or with NaN/Inf, a negative sequence count, and
-// matrix() before any sample (zero calibration samples) throw lowbit::error.
+// Bad input: a batch of the wrong width or with NaN/Inf, a negative sequence count,
+// matrix() before any sample (zero calibration samples), and matrix() when S or H overflows
+// the Scalar / fp32 (activations near 1e19 and beyond: the error names the entry) throw
+// lowbit::error.
 #pragma once
 
 #include <Eigen/Core>
@@ -72,7 +74,13 @@ class hessian_accumulator {
     LOWBIT_CHECK(samples() > 0, "hessian_accumulator::matrix: zero calibration samples (",
                  count_ == hessian_count::tokens ? "tokens" : "sequences", " counted: 0)");
     const matrix_type s = sum();
-    return (s * (Scalar(2) / Scalar(samples()))).template cast<float>();
+    Eigen::MatrixXf h = (s * (Scalar(2) / Scalar(samples()))).template cast<float>();
+    for (Eigen::Index j = 0; j < h.cols(); ++j)
+      for (Eigen::Index i = j; i < h.rows(); ++i)
+        LOWBIT_CHECK(std::isfinite(h(i, j)), "hessian_accumulator::matrix: entry (", i, ", ", j, ") of H is ",
+                     h(i, j), ": the sum of x_i·x_j over the calibration tokens overflows (|x| too large for ",
+                     sizeof(Scalar) == 4 ? "fp32" : "the accumulator", ")");
+    return h;
   }
 
  private:
