@@ -78,8 +78,7 @@ class hessian_accumulator {
     for (Eigen::Index j = 0; j < h.cols(); ++j)
       for (Eigen::Index i = j; i < h.rows(); ++i)
         LOWBIT_CHECK(std::isfinite(h(i, j)), "hessian_accumulator::matrix: entry (", i, ", ", j, ") of H is ",
-                     h(i, j), ": the sum of x_i·x_j over the calibration tokens overflows (|x| too large for ",
-                     sizeof(Scalar) == 4 ? "fp32" : "the accumulator", ")");
+                     h(i, j), ": (2/N)·Σ x_i·x_j over the calibration tokens overflows fp32");
     return h;
   }
 
