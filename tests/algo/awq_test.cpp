@@ -243,6 +243,17 @@ TEST_CASE("algo/awq: bad input is a clear error or status") {
   Mat Wprev = randn(8, 4, 21);
   const Eigen::VectorXf s16 = Eigen::VectorXf::Ones(16);
   throws_with([&] { awq_fold_into_linear(Wprev, s16); }, "16 scales for a linear with 8 output rows");
+  // fold scales must be finite and > 0: a zero would zero W's column and blow up γ (inf)
+  Eigen::VectorXf s_bad = Eigen::VectorXf::Ones(16);
+  s_bad(3) = 0.0f;
+  Mat Wc = W;
+  throws_with([&] { awq_scale_columns(Wc, s_bad); }, "awq_scale_columns: scale s[3] = 0 must be finite and > 0");
+  CHECK(Wc == W);  // left unchanged
+  Eigen::VectorXf gamma = Eigen::VectorXf::Ones(16);
+  s_bad(3) = -2.0f;
+  throws_with([&] { awq_fold_into_norm(gamma, s_bad); }, "scale s[3] = -2");
+  s_bad(3) = std::numeric_limits<float>::infinity();
+  throws_with([&] { awq_fold_into_linear(Wprev, s_bad.head(8)); }, "awq_fold_into_linear: scale s[3] = inf");
   // A block whose output is never finite: documented status, RTN scales.
   auto nan_block = [](const Mat& x, const std::vector<Mat>& w) -> Mat {
     Mat y = x * w[0].transpose();

@@ -24,12 +24,13 @@
 //   keep the m of least err; tokens subsampled with stride max(1, T / clip_tokens) (the
 //   reference divides by zero below 512 tokens). Groups = the quantizer's K blocks (a short
 //   last group is allowed); the tensor scale (NVFP4) is held at that of the unclipped W.
-// Folding (apply_scale): preceding norm γ_k /= s_k (and β_k), or preceding linear rows /= s
-// (its last len(s) rows, and bias), following linears W[:, k] *= s_k. In float64 the folded
-// network equals the original to rounding (tests: ≤ 1e-13 relative).
+// Folding (apply_scale): preceding norm γ_k /= s_k (a norm bias β by the same call), or
+// preceding linear rows /= s (its last len(s) rows, and bias), following linears W[:, k] *= s_k.
+// In float64 the folded network equals the original to rounding (tests: ≤ 1e-13 relative).
 // Bad input (lowbit::error): empty X, NaN/Inf in X or W, width mismatch between X and a weight,
 // no weights, n_grid < 1, a quantizer whose blocks span several rows (clip search), block
-// outputs of a different shape than the original output, scales of the wrong length.
+// outputs of a different shape than the original output, fold scales of the wrong length or
+// not finite and > 0.
 #pragma once
 
 #include <Eigen/Core>
@@ -242,16 +243,29 @@ void awq_apply_clip(Eigen::MatrixBase<D>& W, const Eigen::MatrixXf& max_val, Eig
 }
 
 // ---- folding ----------------------------------------------------------------------------------
+// Every fold needs scales s_k finite and > 0 (a zero or negative s would zero, flip or blow up
+// the folded weights instead of leaving the network unchanged).
+namespace detail {
+template <class DS>
+void check_fold_scales(const Eigen::MatrixBase<DS>& s, const char* where) {
+  for (Eigen::Index k = 0; k < s.size(); ++k)
+    LOWBIT_CHECK(std::isfinite(double(s(k))) && double(s(k)) > 0.0, where, ": scale s[", k, "] = ", double(s(k)),
+                 " must be finite and > 0");
+}
+}  // namespace detail
+
 // Following linear(s): W[:, k] *= s_k  (W: N × K).
 template <class D, class DS>
 void awq_scale_columns(Eigen::MatrixBase<D>& W, const Eigen::MatrixBase<DS>& s) {
   LOWBIT_CHECK(s.size() == W.cols(), "awq_scale_columns: ", s.size(), " scales for ", W.cols(), " columns");
+  detail::check_fold_scales(s, "awq_scale_columns");
   for (Eigen::Index k = 0; k < W.cols(); ++k) W.col(k) *= typename D::Scalar(s(k));
 }
-// Preceding norm: γ_k /= s_k (and β_k /= s_k when a bias is given).
+// Preceding norm: γ_k /= s_k. A norm with a bias β folds it the same way: call this on β too.
 template <class D, class DS>
 void awq_fold_into_norm(Eigen::MatrixBase<D>& gamma, const Eigen::MatrixBase<DS>& s) {
   LOWBIT_CHECK(gamma.size() == s.size(), "awq_fold_into_norm: ", s.size(), " scales for a norm of ", gamma.size());
+  detail::check_fold_scales(s, "awq_fold_into_norm");
   for (Eigen::Index k = 0; k < s.size(); ++k) gamma(k) /= typename D::Scalar(s(k));
 }
 // Preceding linear (out × in): its last len(s) output rows (and bias entries) /= s.
@@ -259,6 +273,7 @@ template <class D, class DS>
 void awq_fold_into_linear(Eigen::MatrixBase<D>& W_prev, const Eigen::MatrixBase<DS>& s) {
   LOWBIT_CHECK(W_prev.rows() >= s.size(), "awq_fold_into_linear: ", s.size(), " scales for a linear with ",
                W_prev.rows(), " output rows");
+  detail::check_fold_scales(s, "awq_fold_into_linear");
   const Eigen::Index off = W_prev.rows() - s.size();
   for (Eigen::Index k = 0; k < s.size(); ++k) W_prev.row(off + k) /= typename D::Scalar(s(k));
 }
