@@ -271,11 +271,11 @@ TEST_CASE("algo/attention: NaN/Inf inputs and fp32 overflow are errors, never Na
   const Mat q = qkv_like(10, 32, 64), k = qkv_like(10, 16, 65), v = qkv_like(10, 16, 66);
   Mat bad = k;
   bad(3, 5) = NAN;
-  CHECK_THROWS_WITH_AS(attention(q, bad, v, sh), doctest::Contains("non-finite value nan in K at (3, 5)"),
+  CHECK_THROWS_WITH_AS(attention(q, bad, v, sh), doctest::Contains("attention: non-finite value nan at (3, 5) of K"),
                        lowbit::error);
   bad = v;
   bad(9, 0) = -INFINITY;
-  CHECK_THROWS_WITH_AS(attention(q, k, bad, sh), doctest::Contains("in V at (9, 0)"), lowbit::error);
+  CHECK_THROWS_WITH_AS(attention(q, k, bad, sh), doctest::Contains("-inf at (9, 0) of V"), lowbit::error);
   // finite Q and K whose scores overflow: exp(inf − inf) gave NaN rows before
   const Mat qh = q * 1e20f, kh = k * 1e20f;
   CHECK_THROWS_WITH_AS(attention(qh, kh, v, sh), doctest::Contains("overflows fp32"), lowbit::error);

@@ -58,6 +58,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../format/int.hpp"
 #include "../granularity/granularity.hpp"
@@ -144,15 +145,6 @@ inline float exp_nonpositive(float x) {
   return p * two_n;
 }
 
-// NaN/Inf in an input matrix: an error naming it and the place.
-template <class D>
-void check_finite_input(const Eigen::MatrixBase<D>& x, const char* where, const char* what) {
-  for (Eigen::Index i = 0; i < x.rows(); ++i)
-    for (Eigen::Index j = 0; j < x.cols(); ++j)
-      LOWBIT_CHECK(std::isfinite(static_cast<float>(x(i, j))), where, ": non-finite value ",
-                   static_cast<float>(x(i, j)), " in ", what, " at (", i, ", ", j, ")");
-}
-
 // Scores of finite inputs can still overflow fp32 (|α·q·k| > FLT_MAX), and the online softmax
 // would then take inf − inf: an error instead of NaN output. n visible scores of query row i.
 inline void check_scores(const float* s, Eigen::Index n, Eigen::Index i, int h, const char* where) {
@@ -183,9 +175,9 @@ attention_matrix attention(const Eigen::MatrixBase<DQ>& q, const Eigen::MatrixBa
   shape.check(q.rows(), q.cols(), k.rows(), k.cols(), v.rows(), v.cols(), "attention");
   const Eigen::Index tq = q.rows(), tk = k.rows();
   detail::check_attention_options(opt, tq, tk, "attention");
-  detail::check_finite_input(q, "attention", "Q");
-  detail::check_finite_input(k, "attention", "K");
-  detail::check_finite_input(v, "attention", "V");
+  detail::check_finite(q, "attention", "value", " of Q");
+  detail::check_finite(k, "attention", "value", " of K");
+  detail::check_finite(v, "attention", "value", " of V");
   const int d = shape.head_dim;
   const float alpha = opt.alpha(d);
   const Eigen::Index bq = opt.query_block, bk = opt.key_block;
@@ -424,15 +416,13 @@ attention_matrix attention_int8(const quantized<Format>& q, const quantized<Form
                           qv.zero.data() + i0, kv.zero.data() + j0);
           }
           sc = sint.array().template cast<float>() * (sa.matrix() * ks.segment(j0, nk).matrix().transpose()).array();
+          // Visible scores must be finite; under the causal mask the keys after a row's last
+          // visible one (inside this block or not) become −inf.
           for (Eigen::Index r = 0; r < nq; ++r) {
-            const Eigen::Index nvis = std::min(nk, detail::last_visible_key(opt, i0 + r, tq, tk) - j0 + 1);
-            detail::check_scores(&sc(r, 0), std::max<Eigen::Index>(nvis, 0), i0 + r, h, where);
-          }
-          if (opt.causal) {  // rows whose last visible key lies inside this block
-            for (Eigen::Index r = 0; r < nq; ++r) {
-              const Eigen::Index nvis = detail::last_visible_key(opt, i0 + r, tq, tk) - j0 + 1;
-              if (nvis < nk) sc.row(r).tail(nk - std::max<Eigen::Index>(nvis, 0)).setConstant(ninf);
-            }
+            const Eigen::Index nvis =
+                std::max<Eigen::Index>(std::min(nk, detail::last_visible_key(opt, i0 + r, tq, tk) - j0 + 1), 0);
+            detail::check_scores(&sc(r, 0), nvis, i0 + r, h, where);
+            if (nvis < nk) sc.row(r).tail(nk - nvis).setConstant(ninf);
           }
           // Online softmax per row: m' = max(m, rowmax), c = e^(m − m'), p̃ = e^(score − m'),
           // u = RNE(255·p̃), stored as u − 128 for the s8 kernel. A row with every key of this

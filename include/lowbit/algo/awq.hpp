@@ -39,6 +39,7 @@
 #include <limits>
 #include <vector>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../quantize/quantizer.hpp"
 
@@ -75,14 +76,6 @@ struct awq_result {
 namespace detail {
 using awq_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-template <class D>
-void awq_check_finite(const Eigen::MatrixBase<D>& x, const char* what) {
-  for (Eigen::Index i = 0; i < x.rows(); ++i)
-    for (Eigen::Index j = 0; j < x.cols(); ++j)
-      LOWBIT_CHECK(std::isfinite(double(x(i, j))), what, ": non-finite value ", double(x(i, j)), " at (", i, ", ", j,
-                   ")");
-}
-
 template <class A, class B>
 double mean_sq_diff(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b) {
   LOWBIT_CHECK(a.rows() == b.rows() && a.cols() == b.cols(), "awq: block output is ", b.rows(), " x ", b.cols(),
@@ -101,7 +94,7 @@ double mean_sq_diff(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b
 template <class D>
 Eigen::VectorXf awq_activation_mean(const Eigen::MatrixBase<D>& X) {
   LOWBIT_CHECK(X.rows() > 0 && X.cols() > 0, "awq_activation_mean: empty input (", X.rows(), " x ", X.cols(), ")");
-  detail::awq_check_finite(X, "awq_activation_mean");
+  detail::check_finite<double>(X, "awq_activation_mean");
   Eigen::VectorXd s = Eigen::VectorXd::Zero(X.cols());
   for (Eigen::Index t = 0; t < X.rows(); ++t)
     for (Eigen::Index k = 0; k < X.cols(); ++k) s(k) += std::fabs(double(X(t, k)));
@@ -132,7 +125,7 @@ awq_scale_result awq_search_scale(const detail::awq_matrix& X, const std::vector
   for (std::size_t i = 0; i < weights.size(); ++i) {
     LOWBIT_CHECK(weights[i].cols() == X.cols(), "awq_search_scale: weight ", i, " has ", weights[i].cols(),
                  " input channels, X has ", X.cols());
-    detail::awq_check_finite(weights[i], "awq_search_scale (weight)");
+    detail::check_finite<double>(weights[i], "awq_search_scale (weight)");
   }
   const M org = block(X, weights);
   awq_scale_result r;
@@ -182,8 +175,8 @@ Eigen::MatrixXf awq_search_clip(const detail::awq_matrix& X, const detail::awq_m
                "or per-group), got ", gran.block_rows, " rows");
   LOWBIT_CHECK(opt.clip_grid >= 1 && opt.clip_max_shrink > 0 && opt.clip_max_shrink <= 1 && opt.clip_tokens >= 1,
                "awq_search_clip: needs clip_grid >= 1, 0 < clip_max_shrink <= 1, clip_tokens >= 1");
-  detail::awq_check_finite(X, "awq_search_clip (X)");
-  detail::awq_check_finite(W, "awq_search_clip (W)");
+  detail::check_finite<double>(X, "awq_search_clip (X)");
+  detail::check_finite<double>(W, "awq_search_clip (W)");
   gran.check(N, K, "awq_search_clip");
   const Eigen::Index G = gran.block_cols > 0 ? gran.block_cols : K, ng = (K + G - 1) / G;
   // tokens 0, stride, 2·stride, ...

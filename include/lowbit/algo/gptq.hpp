@@ -68,6 +68,7 @@
 #include <numeric>
 #include <vector>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../observer/observer.hpp"
 #include "../quantize/quantizer.hpp"
@@ -254,14 +255,8 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
   colmat Hp;  // becomes H (dead diagonal 1, processing order)
   detail::copy_to_col_major(W_in, W0);
   detail::copy_to_col_major(H_in, Hp);
-  if (!W0.allFinite())
-    for (Index j = 0; j < K; ++j)
-      for (Index i = 0; i < N; ++i)
-        LOWBIT_CHECK(std::isfinite(W0(i, j)), "gptq: non-finite weight ", W0(i, j), " at (", i, ", ", j, ")");
-  if (!Hp.allFinite())
-    for (Index j = 0; j < K; ++j)
-      for (Index i = 0; i < K; ++i)
-        LOWBIT_CHECK(std::isfinite(Hp(i, j)), "gptq: non-finite Hessian entry ", Hp(i, j), " at (", i, ", ", j, ")");
+  detail::check_finite(W0, "gptq", "weight");
+  detail::check_finite(Hp, "gptq", "Hessian entry");
 
   const bool grouped = gran.block_cols > 0;
   const Index G = grouped ? gran.block_cols : K;

@@ -23,6 +23,7 @@
 #include <Eigen/Core>
 #include <cmath>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 
 namespace lowbit {
@@ -54,10 +55,7 @@ class hessian_accumulator {
     LOWBIT_CHECK(sequences >= 0, "hessian_accumulator::add_batch: negative sequence count ", sequences);
     if (x.rows() == 0) return;
     const matrix_type xs = x.template cast<Scalar>();
-    for (Eigen::Index j = 0; j < xs.cols(); ++j)
-      for (Eigen::Index i = 0; i < xs.rows(); ++i)
-        LOWBIT_CHECK(std::isfinite(double(xs(i, j))), "hessian_accumulator::add_batch: non-finite value ",
-                     double(xs(i, j)), " at (", i, ", ", j, ") of the batch");
+    detail::check_finite<Scalar>(xs, "hessian_accumulator::add_batch", "value", " of the batch");
     sum_.template selfadjointView<Eigen::Lower>().rankUpdate(xs.transpose());
     tokens_ += x.rows();
     sequences_ += sequences;

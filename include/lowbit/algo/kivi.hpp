@@ -52,6 +52,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../format/half.hpp"
 #include "../format/int.hpp"
@@ -297,9 +298,7 @@ class kivi_cache {
                  ") must be a positive multiple of kv heads (", o_.kv_heads, ")");
     LOWBIT_CHECK(q.rows() > 0 && q.cols() == Eigen::Index{q_heads} * o_.head_dim, where, ": q is ", q.rows(), " x ",
                  q.cols(), ", expected n x Hq·d = ", q_heads, "·", o_.head_dim);
-    for (Eigen::Index i = 0; i < q.rows(); ++i)
-      for (Eigen::Index j = 0; j < q.cols(); ++j)
-        LOWBIT_CHECK(std::isfinite(static_cast<float>(q(i, j))), where, ": non-finite query value at (", i, ", ", j, ")");
+    detail::check_finite(q, where, "query value");
   }
 
   template <class DK, class DV>

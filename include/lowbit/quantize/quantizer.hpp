@@ -64,6 +64,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../format/minifloat.hpp"
 #include "../format/scale.hpp"
@@ -188,7 +189,7 @@ class quantizer {
   qparams fit(const Eigen::DenseBase<Derived>& x, const float* channel_weights = nullptr) const {
     const Eigen::Index rows = x.rows(), cols = x.cols();
     opt_.gran.check(rows, cols, "quantizer::fit");
-    check_finite(x, "quantizer::fit");
+    detail::check_finite(x, "quantizer::fit");
     std::vector<float> cw;
     if (channel_weights) {
       float wmax = 0.0f;
@@ -275,7 +276,7 @@ class quantizer {
   template <class Derived>
   quantized<Format> quantize(const Eigen::DenseBase<Derived>& x, const qparams& p) const {
     check_params(x.rows(), x.cols(), p, "quantizer::quantize");
-    check_finite(x, "quantizer::quantize");
+    detail::check_finite(x, "quantizer::quantize");
     quantized<Format> q;
     q.params = p;
     q.codes.resize(x.rows(), x.cols());
@@ -303,7 +304,7 @@ class quantizer {
   template <class Derived>
   matrix fake_quantize(const Eigen::DenseBase<Derived>& x, const qparams& p) const {
     check_params(x.rows(), x.cols(), p, "quantizer::fake_quantize");
-    check_finite(x, "quantizer::fake_quantize");
+    detail::check_finite(x, "quantizer::fake_quantize");
     matrix y(x.rows(), x.cols());
     for_each_run(p, [&](Eigen::Index i, Eigen::Index j0, Eigen::Index j1, const block_params& b) {
       for (Eigen::Index j = j0; j < j1; ++j)
@@ -434,14 +435,6 @@ class quantizer {
 
   std::uint64_t element_index(const qparams& p, Eigen::Index i, Eigen::Index j) const {
     return std::uint64_t(i) * std::uint64_t(p.cols) + std::uint64_t(j);
-  }
-
-  template <class Derived>
-  static void check_finite(const Eigen::DenseBase<Derived>& x, const char* where) {
-    for (Eigen::Index i = 0; i < x.rows(); ++i)
-      for (Eigen::Index j = 0; j < x.cols(); ++j)
-        LOWBIT_CHECK(std::isfinite(static_cast<float>(x(i, j))), where, ": non-finite value ",
-                     static_cast<float>(x(i, j)), " at (", i, ", ", j, ")");
   }
 
   template <class Derived>
