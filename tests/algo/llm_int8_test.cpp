@@ -173,7 +173,18 @@ TEST_CASE("algo/llm_int8: bad input") {
         std::string::npos);
   MatF xn = x;
   xn(2, 7) = NAN;
-  CHECK(error_of([&] { llm_int8_matmul(xn, w); }).find("non-finite activation at (2, 7)") != std::string::npos);
+  CHECK(error_of([&] { llm_int8_matmul(xn, w); }).find("llm_int8_matmul: non-finite activation nan at (2, 7)") != std::string::npos);
+  Eigen::VectorXf bn = Eigen::VectorXf::Zero(3);
+  bn(1) = INFINITY;
+  CHECK(error_of([&] { llm_int8_matmul(x, w, bn); }).find("non-finite bias inf at (0, 1)") != std::string::npos);
+  // Finite activations whose product overflows fp32: with the decomposition off (int8 part,
+  // s_t = 3e38/127) and on (the outlier column in float64, rounded to an fp32 inf).
+  MatF xo = x;
+  xo(1, 3) = 3e38f;
+  MatF wo = w;
+  wo.col(3).setConstant(4.0f);
+  CHECK(error_of([&] { llm_int8_matmul(xo, wo, Eigen::VectorXf(), {0.0f}); }).find("llm_int8_matmul: output (1, 0) = inf overflows fp32") != std::string::npos);
+  CHECK(error_of([&] { llm_int8_matmul(xo, wo); }).find("overflows fp32 (int8 part") != std::string::npos);
   CHECK(error_of([&] { llm_int8_matmul(MatF(0, 16), w); }).find("empty activations") != std::string::npos);
   const quantized<int8> wt = quantizer<int8>({per_tensor()}).quantize(w);
   CHECK(error_of([&] { llm_int8_matmul(x, wt); }).find("symmetric per-output-channel int8") != std::string::npos);

@@ -15,6 +15,8 @@
 // bnb scales by 127/absmax (a multiply) where lowbit divides by absmax/127; codes can differ at
 // exact .5 ties only. The paper's threshold is 6.0 (HF llm_int8_threshold); bnb's
 // Linear8bitLt default of 0 disables the decomposition.
+// Errors (lowbit::error): empty X or W, K or bias length mismatched, threshold < 0 or NaN,
+// NaN/Inf in X, W or the bias, and an output that overflows fp32 (finite X near 1e37).
 #pragma once
 
 #include <Eigen/Core>
@@ -23,6 +25,7 @@
 #include <limits>
 #include <vector>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../format/int.hpp"
 #include "../granularity/granularity.hpp"
@@ -86,9 +89,8 @@ llm_int8_result llm_int8_core(const Eigen::MatrixBase<DerivedX>& x, const quanti
                " outputs");
   LOWBIT_CHECK(K <= (std::numeric_limits<std::int32_t>::max)() / (128 * 128),
                "llm_int8_matmul: K = ", K, " could overflow the int32 accumulator");
-  for (Eigen::Index t = 0; t < T; ++t)
-    for (Eigen::Index k = 0; k < K; ++k)
-      LOWBIT_CHECK(std::isfinite(float(x(t, k))), "llm_int8_matmul: non-finite activation at (", t, ", ", k, ")");
+  detail::check_finite(x, "llm_int8_matmul", "activation");
+  if (bias_size) detail::check_finite(Eigen::Map<const Eigen::RowVectorXf>(bias, bias_size), "llm_int8_matmul", "bias");
 
   llm_int8_result r;
   r.outlier_cols = llm_int8_outlier_columns(x, o.threshold);
@@ -139,6 +141,12 @@ llm_int8_result llm_int8_core(const Eigen::MatrixBase<DerivedX>& x, const quanti
   r.out = r.int8_part + r.outlier_part;
   if (bias_size)
     for (Eigen::Index n = 0; n < N; ++n) r.out.col(n).array() += bias[n];
+  // Finite inputs can still overflow fp32 (|x| near 1e37): an error, not an inf in the output.
+  if (!r.out.allFinite())
+    for (Eigen::Index t = 0; t < T; ++t)
+      for (Eigen::Index n = 0; n < N; ++n)
+        LOWBIT_CHECK(std::isfinite(r.out(t, n)), "llm_int8_matmul: output (", t, ", ", n, ") = ", r.out(t, n),
+                     " overflows fp32 (int8 part ", r.int8_part(t, n), ", outlier part ", r.outlier_part(t, n), ")");
   return r;
 }
 }  // namespace detail
