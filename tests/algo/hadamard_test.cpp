@@ -230,4 +230,27 @@ TEST_CASE("algo/hadamard: bad input") {
   CHECK(error_of([&] { hadamard_rotation::random(6, 1); }).find("no Hadamard matrix of size 6") != std::string::npos);
   CHECK(error_of([&] { fuse_norm_into_linear(randn<double>(4, 16, 1), Eigen::VectorXd::Ones(8)); }).find("norm weight has 8") !=
         std::string::npos);
+
+  // NaN/Inf, and finite values whose unnormalised sums could overflow (n·max|x| > FLT_MAX / 2),
+  // are errors that leave x as it was, also across heads and rows.
+  MatF f = randn<float>(3, 64, 2);
+  const MatF f0 = f;
+  f(2, 9) = NAN;
+  CHECK(error_of([&] { hadamard_transform_inplace(f); }).find("hadamard_transform: non-finite value nan at (2, 9)") !=
+        std::string::npos);
+  f(2, 9) = 0.0f;
+  f(2, 10) = 1.5e37f;  // rows of 64 (and heads of 16) could reach 9.6e38 (2.4e38)
+  CHECK(error_of([&] { hadamard_transform_inplace(f); }).find("|x| reaches 1.5e+37") != std::string::npos);
+  CHECK(error_of([&] { hadamard_transform_heads_inplace(f, 4, 16); }).find("hadamard_transform_heads: |x| reaches") !=
+        std::string::npos);
+  f(2, 10) = -INFINITY;
+  CHECK(error_of([&] { hadamard_transform_heads_inplace(f, 4, 16); }).find("non-finite value -inf at (2, 10)") !=
+        std::string::npos);
+  CHECK(error_of([&] { hadamard_rotation(64).apply(f); }).find("non-finite value -inf") != std::string::npos);
+  f(2, 9) = f0(2, 9);
+  f(2, 10) = f0(2, 10);
+  CHECK(f == f0);  // rows 0 and 1 were not transformed before the throw
+  f(2, 10) = 2e36f;  // 64 × 2e36 < FLT_MAX / 2: accepted, and the result is finite
+  hadamard_transform_inplace(f);
+  CHECK(f.allFinite());
 }

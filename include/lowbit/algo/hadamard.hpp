@@ -29,11 +29,13 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "../detail/hadamard_table.hpp"
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../rounding/stochastic.hpp"
 
@@ -151,7 +153,21 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> hadamard_matri
   return h;
 }
 
+namespace detail {
+// Errors before x changes: NaN/Inf, and |x| so large that the unnormalised sums of a row of n
+// (at most n·max|x|, before the 1/√n) could overflow T (float: max|x| ≥ 1.7e38/n).
+template <class Derived>
+void check_transformable(const Eigen::MatrixBase<Derived>& x, Eigen::Index n, const char* where) {
+  using T = typename Derived::Scalar;
+  check_finite<T>(x, where);
+  const T amax = x.cwiseAbs().maxCoeff(), bound = std::numeric_limits<T>::max() / T(2 * n);
+  LOWBIT_CHECK(amax <= bound, where, ": |x| reaches ", amax, ", and the unnormalised sums of a row of ", n,
+               " (up to n·max|x|) could overflow; scale x below ", bound, " first");
+}
+}  // namespace detail
+
 // Transform every row of x in place: x ↦ H·x/√n (transpose: Hᵀ·x/√n); n = x.cols().
+// Errors (lowbit::error, x unchanged): empty x, n not supported, NaN/Inf, max|x| ≥ max(T)/(2n).
 template <class Derived>
 void hadamard_transform_inplace(Eigen::MatrixBase<Derived>& x, bool transpose = false) {
   using T = typename Derived::Scalar;
@@ -159,6 +175,7 @@ void hadamard_transform_inplace(Eigen::MatrixBase<Derived>& x, bool transpose = 
   const Eigen::Index n = x.cols();
   LOWBIT_CHECK(x.rows() > 0 && n > 0, "hadamard_transform: empty input (", x.rows(), " x ", n, ")");
   const hadamard_size f = hadamard_factor(n, "hadamard_transform");
+  detail::check_transformable(x, n, "hadamard_transform");
   // H_K as signs, row-major (transposed for the inverse); the K stage is adds and subtracts
   // of contiguous 2^m-long slices, no GEMM (tiny per-row products would pay threading costs).
   std::vector<unsigned char> neg;
@@ -222,6 +239,8 @@ void hadamard_transform_heads_inplace(Eigen::MatrixBase<Derived>& x, Eigen::Inde
   LOWBIT_CHECK(x.cols() == num_heads * head_dim, "hadamard_transform_heads: input has ", x.cols(),
                " columns, expected num_heads (", num_heads, ") x head_dim (", head_dim, ") = ", num_heads * head_dim);
   hadamard_factor(head_dim, "hadamard_transform_heads (head_dim)");
+  LOWBIT_CHECK(x.rows() > 0, "hadamard_transform_heads: empty input (0 x ", x.cols(), ")");
+  detail::check_transformable(x, head_dim, "hadamard_transform_heads");  // before any head changes
   for (Eigen::Index h = 0; h < num_heads; ++h) {
     auto blk = x.middleCols(h * head_dim, head_dim);
     hadamard_transform_inplace(blk, transpose);
