@@ -34,8 +34,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "../detail/hadamard_table.hpp"
 #include "../detail/check_finite.hpp"
+#include "../detail/hadamard_table.hpp"
 #include "../error.hpp"
 #include "../rounding/stochastic.hpp"
 
