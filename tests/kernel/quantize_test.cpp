@@ -912,6 +912,9 @@ TEST_CASE("kernel/quantize: float inputs of >= 4 MiB (rows read together) equal 
   check(quantizer<float8_e4m3fn>({per_tensor()}), "e4m3fn per_tensor");
   check(quantizer<float8_e4m3fn>({block(128, 128)}), "e4m3fn 128x128");
   check(quantizer<float8_e4m3fn>({block(3, 200)}), "e4m3fn block 3x200 (blocks end inside chunks)");
+  // blocks that span every row, 200 columns wide: the max pass reads 8 rows at a time in chunks
+  // of 64 floats (kernel max_pass_rows; 259 = 32·8 + 3), blocks ending inside chunks
+  check(quantizer<float8_e4m3fn>({block(rows, 200)}), "e4m3fn block 259x200 (whole columns, across chunks)");
   check(quantizer<float8_e4m3fn, float8_e8m0fnu>({mx_block(32)}), "mxfp8");
   check(quantizer<float4_e2m1fn, float8_ue4m3>({nvfp4_block(16)}), "nvfp4 (tensor amax first)");
   // two-level scales whose block maxima are few (kept from one pass, then rows read together)
