@@ -243,6 +243,10 @@ TEST_CASE("algo/hadamard: bad input") {
   CHECK(error_of([&] { hadamard_transform_inplace(f); }).find("|x| reaches 1.5e+37") != std::string::npos);
   CHECK(error_of([&] { hadamard_transform_heads_inplace(f, 4, 16); }).find("hadamard_transform_heads: |x| reaches") !=
         std::string::npos);
+  f(1, 3) = NAN;  // a NaN is named, also next to a value over the bound
+  CHECK(error_of([&] { hadamard_transform_heads_inplace(f, 4, 16); }).find("non-finite value nan at (1, 3)") !=
+        std::string::npos);
+  f(1, 3) = f0(1, 3);
   f(2, 10) = -INFINITY;
   CHECK(error_of([&] { hadamard_transform_heads_inplace(f, 4, 16); }).find("non-finite value -inf at (2, 10)") !=
         std::string::npos);

@@ -156,26 +156,24 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> hadamard_matri
 namespace detail {
 // Errors before x changes: NaN/Inf, and |x| so large that the unnormalised sums of a row of n
 // (at most n·max|x|, before the 1/√n) could overflow T (float: max|x| ≥ 1.7e38/n).
+// One vectorised pass (a NaN propagates into the maximum); the culprit is searched for only
+// when it fails.
 template <class Derived>
 void check_transformable(const Eigen::MatrixBase<Derived>& x, Eigen::Index n, const char* where) {
   using T = typename Derived::Scalar;
-  check_finite<T>(x, where);
-  const T amax = x.cwiseAbs().maxCoeff(), bound = std::numeric_limits<T>::max() / T(2 * n);
-  LOWBIT_CHECK(amax <= bound, where, ": |x| reaches ", amax, ", and the unnormalised sums of a row of ", n,
+  const T amax = x.cwiseAbs().template maxCoeff<Eigen::PropagateNaN>();
+  const T bound = std::numeric_limits<T>::max() / T(2 * n);
+  if (amax <= bound) return;
+  if (!std::isfinite(amax)) check_finite<T>(x, where);  // throws, naming the first NaN/Inf
+  LOWBIT_CHECK(false, where, ": |x| reaches ", amax, ", and the unnormalised sums of a row of ", n,
                " (up to n·max|x|) could overflow; scale x below ", bound, " first");
 }
-}  // namespace detail
 
-// Transform every row of x in place: x ↦ H·x/√n (transpose: Hᵀ·x/√n); n = x.cols().
-// Errors (lowbit::error, x unchanged): empty x, n not supported, NaN/Inf, max|x| ≥ max(T)/(2n).
+// Rows of x ↦ H·x/√n (transpose: Hᵀ·x/√n) for n = x.cols() = f.k · f.pow2, x checked already.
 template <class Derived>
-void hadamard_transform_inplace(Eigen::MatrixBase<Derived>& x, bool transpose = false) {
+void transform_rows(Eigen::MatrixBase<Derived>& x, const hadamard_size& f, bool transpose) {
   using T = typename Derived::Scalar;
-  static_assert(std::is_floating_point_v<T>, "lowbit: hadamard_transform needs float or double (see lowbit/algo/hadamard.hpp)");
   const Eigen::Index n = x.cols();
-  LOWBIT_CHECK(x.rows() > 0 && n > 0, "hadamard_transform: empty input (", x.rows(), " x ", n, ")");
-  const hadamard_size f = hadamard_factor(n, "hadamard_transform");
-  detail::check_transformable(x, n, "hadamard_transform");
   // H_K as signs, row-major (transposed for the inverse); the K stage is adds and subtracts
   // of contiguous 2^m-long slices, no GEMM (tiny per-row products would pay threading costs).
   std::vector<unsigned char> neg;
@@ -202,23 +200,37 @@ void hadamard_transform_inplace(Eigen::MatrixBase<Derived>& x, bool transpose = 
       } else if (p < 8) {  // short slices: coefficient-wise product, never threaded
         Eigen::Map<rm>(mixed.data(), f.k, p).noalias() = hk.lazyProduct(Eigen::Map<const rm>(buf.data(), f.k, p));
       } else {
-      for (Eigen::Index a = 0; a < f.k; ++a) {
-        T* y = mixed.data() + a * p;
-        const unsigned char* sg = neg.data() + a * f.k;
-        for (Eigen::Index b = 0; b < p; ++b) y[b] = sg[0] ? -buf[std::size_t(b)] : buf[std::size_t(b)];
-        for (Eigen::Index c = 1; c < f.k; ++c) {
-          const T* z = buf.data() + c * p;
-          if (sg[c])
-            for (Eigen::Index b = 0; b < p; ++b) y[b] -= z[b];
-          else
-            for (Eigen::Index b = 0; b < p; ++b) y[b] += z[b];
+        for (Eigen::Index a = 0; a < f.k; ++a) {
+          T* y = mixed.data() + a * p;
+          const unsigned char* sg = neg.data() + a * f.k;
+          for (Eigen::Index b = 0; b < p; ++b) y[b] = sg[0] ? -buf[std::size_t(b)] : buf[std::size_t(b)];
+          for (Eigen::Index c = 1; c < f.k; ++c) {
+            const T* z = buf.data() + c * p;
+            if (sg[c])
+              for (Eigen::Index b = 0; b < p; ++b) y[b] -= z[b];
+            else
+              for (Eigen::Index b = 0; b < p; ++b) y[b] += z[b];
+          }
         }
-      }
       }
       buf.swap(mixed);
     }
     for (Eigen::Index j = 0; j < n; ++j) x(r, j) = buf[std::size_t(j)] * inv_norm;
   }
+}
+}  // namespace detail
+
+// Transform every row of x in place: x ↦ H·x/√n (transpose: Hᵀ·x/√n); n = x.cols().
+// Errors (lowbit::error, x unchanged): empty x, n not supported, NaN/Inf, max|x| ≥ max(T)/(2n).
+template <class Derived>
+void hadamard_transform_inplace(Eigen::MatrixBase<Derived>& x, bool transpose = false) {
+  using T = typename Derived::Scalar;
+  static_assert(std::is_floating_point_v<T>, "lowbit: hadamard_transform needs float or double (see lowbit/algo/hadamard.hpp)");
+  const Eigen::Index n = x.cols();
+  LOWBIT_CHECK(x.rows() > 0 && n > 0, "hadamard_transform: empty input (", x.rows(), " x ", n, ")");
+  const hadamard_size f = hadamard_factor(n, "hadamard_transform");
+  detail::check_transformable(x, n, "hadamard_transform");
+  detail::transform_rows(x, f, transpose);
 }
 
 template <class Derived>
@@ -238,12 +250,12 @@ void hadamard_transform_heads_inplace(Eigen::MatrixBase<Derived>& x, Eigen::Inde
                num_heads, " and ", head_dim);
   LOWBIT_CHECK(x.cols() == num_heads * head_dim, "hadamard_transform_heads: input has ", x.cols(),
                " columns, expected num_heads (", num_heads, ") x head_dim (", head_dim, ") = ", num_heads * head_dim);
-  hadamard_factor(head_dim, "hadamard_transform_heads (head_dim)");
+  const hadamard_size f = hadamard_factor(head_dim, "hadamard_transform_heads (head_dim)");
   LOWBIT_CHECK(x.rows() > 0, "hadamard_transform_heads: empty input (0 x ", x.cols(), ")");
   detail::check_transformable(x, head_dim, "hadamard_transform_heads");  // before any head changes
   for (Eigen::Index h = 0; h < num_heads; ++h) {
     auto blk = x.middleCols(h * head_dim, head_dim);
-    hadamard_transform_inplace(blk, transpose);
+    detail::transform_rows(blk, f, transpose);
   }
 }
 
