@@ -148,7 +148,7 @@ inline float exp_nonpositive(float x) {
 // Scores of finite inputs can still overflow fp32 (|α·q·k| > FLT_MAX), and the online softmax
 // would then take inf − inf: an error instead of NaN output. n visible scores of query row i.
 inline void check_scores(const float* s, Eigen::Index n, Eigen::Index i, int h, const char* where) {
-  if (Eigen::Map<const Eigen::ArrayXf>(s, n).allFinite()) return;  // vectorised; the loop names the score
+  if (all_finite(Eigen::Map<const Eigen::ArrayXf>(s, n))) return;  // the loop names the score
   for (Eigen::Index c = 0; c < n; ++c)
     LOWBIT_CHECK(std::isfinite(s[c]), where, ": score ", s[c], " of query row ", i, ", head ", h,
                  " overflows fp32 (|softmax_scale · q·k| > FLT_MAX); scale Q or K down");
@@ -157,7 +157,7 @@ inline void check_scores(const float* s, Eigen::Index n, Eigen::Index i, int h, 
 // An output block that overflowed fp32 (a weighted mean of V rows near ±FLT_MAX).
 template <class D>
 void check_output(const Eigen::MatrixBase<D>& o, Eigen::Index i0, int h, const char* where) {
-  LOWBIT_CHECK(o.allFinite(), where, ": the output of query rows from ", i0, ", head ", h,
+  LOWBIT_CHECK(all_finite(o), where, ": the output of query rows from ", i0, ", head ", h,
                " overflows fp32 (V values near FLT_MAX)");
 }
 

@@ -357,7 +357,7 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
   };
   // Fit group g on rows [r0, r0 + X.rows()) of slice X; false if X holds a non-finite value.
   auto fit_slice = [&](const auto& X, Index r0, Index g) -> bool {
-    if (!X.allFinite()) return false;
+    if (!detail::all_finite(X)) return false;
     const Index rows = X.rows();
     if (!custom) {
       const qparams p = qs.fit(X);
@@ -552,7 +552,7 @@ gptq_result<F> gptq(const Eigen::MatrixBase<DW>& W_in, const Eigen::MatrixBase<D
     if (!finite) break;
     if (i2 < K) Cw.rightCols(K - i2).noalias() += D.leftCols(bw) * Rs.block(i1, i2, bw, K - i2);
   }
-  if (!finite || !std::isfinite(sum_e2) || !Qp.allFinite()) return rtn(info::numerical_issue);
+  if (!finite || !std::isfinite(sum_e2) || !detail::all_finite(Qp)) return rtn(info::numerical_issue);
 
   // ---- 8. results in the original order --------------------------------------------------------
   res.loss = sum_e2 - res.damp * dq2;

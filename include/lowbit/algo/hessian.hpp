@@ -73,7 +73,7 @@ class hessian_accumulator {
                  count_ == hessian_count::tokens ? "tokens" : "sequences", " counted: 0)");
     const matrix_type s = sum();
     Eigen::MatrixXf h = (s * (Scalar(2) / Scalar(samples()))).template cast<float>();
-    if (!h.allFinite())  // h is symmetric: the lower triangle names the entry
+    if (!detail::all_finite(h))  // h is symmetric: the lower triangle names the entry
       for (Eigen::Index j = 0; j < h.cols(); ++j)
         for (Eigen::Index i = j; i < h.rows(); ++i)
           LOWBIT_CHECK(std::isfinite(h(i, j)), "hessian_accumulator::matrix: entry (", i, ", ", j, ") of H is ",

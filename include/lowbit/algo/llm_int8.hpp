@@ -142,7 +142,7 @@ llm_int8_result llm_int8_core(const Eigen::MatrixBase<DerivedX>& x, const quanti
   if (bias_size)
     for (Eigen::Index n = 0; n < N; ++n) r.out.col(n).array() += bias[n];
   // Finite inputs can still overflow fp32 (|x| near 1e37): an error, not an inf in the output.
-  if (!r.out.allFinite())
+  if (!detail::all_finite(r.out))
     for (Eigen::Index t = 0; t < T; ++t)
       for (Eigen::Index n = 0; n < N; ++n)
         LOWBIT_CHECK(std::isfinite(r.out(t, n)), "llm_int8_matmul: output (", t, ", ", n, ") = ", r.out(t, n),

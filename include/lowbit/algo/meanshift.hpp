@@ -27,6 +27,7 @@
 #include <Eigen/Core>
 #include <cmath>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "channel_reduction.hpp"
 
@@ -60,7 +61,7 @@ Eigen::VectorXd channel_mean_of(const Eigen::MatrixBase<Derived>& x) {
 namespace detail {
 inline void check_shift(const Eigen::VectorXd& mu, Eigen::Index channels, const char* where) {
   LOWBIT_CHECK(mu.size() == channels, where, ": shift has ", mu.size(), " entries for ", channels, " channels");
-  LOWBIT_CHECK(mu.allFinite(), where, ": shift contains NaN or Inf");
+  LOWBIT_CHECK(all_finite<double>(mu), where, ": shift contains NaN or Inf");
 }
 inline void check_heads(Eigen::Index cols, Eigen::Index heads, Eigen::Index head_dim, const char* what, const char* where) {
   LOWBIT_CHECK(heads > 0 && head_dim > 0, where, ": ", what, " needs heads > 0 and head_dim > 0, got ", heads, " and ",

@@ -28,6 +28,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "channel_reduction.hpp"
 
@@ -215,7 +216,7 @@ smoothquant_search_result smoothquant_search(const Eigen::MatrixBase<DerivedX>& 
   LOWBIT_CHECK(x.rows() > 0 && x.cols() > 0, "smoothquant_search: empty calibration sample (", x.rows(), " x ", x.cols(), ")");
   LOWBIT_CHECK(x.cols() == act_scales.size(), "smoothquant_search: sample has ", x.cols(), " channels, act_scales has ",
                act_scales.size());
-  LOWBIT_CHECK(x.allFinite(), "smoothquant_search: calibration sample contains NaN or Inf");
+  LOWBIT_CHECK(detail::all_finite<typename DerivedX::Scalar>(x), "smoothquant_search: calibration sample contains NaN or Inf");
   const Eigen::VectorXd wscale = smoothquant_weight_scales(weights, o.min_scale);
   LOWBIT_CHECK(wscale.size() == x.cols(), "smoothquant_search: linears have ", wscale.size(), " input channels, sample has ",
                x.cols());
@@ -236,13 +237,13 @@ smoothquant_search_result smoothquant_search(const Eigen::MatrixBase<DerivedX>& 
     const Eigen::VectorXd s = smoothquant_scales(act_scales, wscale, {a, o.min_scale, o.on_zero});
     const matf xs = smooth_activations(x.template cast<float>(), s);
     double err = 0.0;
-    bool finite = xs.allFinite();
+    bool finite = detail::all_finite(xs);
     const matf xq_s = finite ? matf(xq.fake_quantize(xs)) : matf();
     std::size_t i = 0;
     for (const auto& item : weights) {
       if (!finite) break;
       const matf w = smooth_fold_linear(detail::deref_matrix(item).template cast<float>(), s);
-      if (!w.allFinite()) {
+      if (!detail::all_finite(w)) {
         finite = false;
         break;
       }

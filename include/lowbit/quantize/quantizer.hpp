@@ -250,7 +250,7 @@ class quantizer {
                      hi.cols() == lo.cols(),
                  "quantizer::from_ranges: range grids must be ", p.scale.rows(), " x ", p.scale.cols(), ", got ",
                  lo.rows(), " x ", lo.cols(), " and ", hi.rows(), " x ", hi.cols());
-    LOWBIT_CHECK(lo.allFinite() && hi.allFinite() && std::isfinite(tensor_amax),
+    LOWBIT_CHECK(detail::all_finite(lo) && detail::all_finite(hi) && std::isfinite(tensor_amax),
                  "quantizer::from_ranges: ranges must be finite");
     for (Eigen::Index gi = 0; gi < lo.rows(); ++gi)
       for (Eigen::Index gj = 0; gj < lo.cols(); ++gj)
