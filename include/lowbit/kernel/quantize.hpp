@@ -445,8 +445,8 @@ void row_block_range(const T* x, Index n, Index bc, std::int32_t* hi, std::int32
 // keeps a stream per 4 KiB page in flight, and four pages in use at once keep more lines on
 // their way (one thread here reads 9-11 GB/s from one row, 13-16 GB/s from four; glibc's
 // large memcpy interleaves pages for the same reason). Max passes read 512 bytes of each row
-// in turn (interleave, interleave_chunk; those over all rows: max_pass_rows), the encode pass 4N elements of each (rows_encode);
-// only float inputs larger than L2 (interleaving).
+// in turn (interleave, interleave_chunk; those over all rows: max_pass_rows), the encode pass
+// 4N elements of each (rows_encode); only float inputs larger than L2 (interleaving).
 constexpr Index interleaved_rows = 4;
 
 // Elements by which row_encode's max of the rows read next trails their prefetch (Ahead):
@@ -723,7 +723,10 @@ constexpr Index interleave_chunk = 512 / Index(sizeof(T));
 // more rows at once, in shorter chunks: on Zen 4 a bare max pass over 256 MiB of floats reads
 // 27 GB/s from one thread with 8 rows × 256 bytes, 24 with 4 × 512, 20 from one row (16 × 256
 // bytes: 23); the fits of e4m3 per tensor, int8 per column and NVFP4 from DRAM ran 3-6 % faster
-// (medians of 15 runs alternating with 4 × 512).
+// (medians of 15 runs alternating with 4 × 512). Their encode pass runs forwards: backwards,
+// to find the rows the max pass read last still in L3, it ran 0-10 % slower here (a re-read of
+// 16-256 MiB from this VM's L3 is no faster than from DRAM, and descending pages slow the
+// prefetcher: 16 GB/s against 25).
 constexpr Index max_pass_rows = 8;
 template <class T>
 constexpr Index max_pass_chunk = 256 / Index(sizeof(T));
