@@ -4,6 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
 using namespace lowbit;
 using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -90,4 +94,51 @@ TEST_CASE("observer/running: per-head ranges and bad input") {
   running_range empty;
   CHECK_THROWS_AS(empty.lo(), lowbit::error);
   CHECK_THROWS_AS(rr.params(quantizer<int8>({per_tensor()}), 2), lowbit::error);  // other granularity
+}
+
+TEST_CASE("observer/running: block ranges match a scalar reference (partial / pad tails, layouts)") {
+  // Reference: per block b, [min, max] over every element of its columns in every batch (pad:
+  // the last block's padding zeros join it); tensor_amax: max |x|.
+  const Eigen::Index K = 13;
+  std::vector<Mat> batches;
+  std::uint32_t s = 7;
+  for (Eigen::Index t : {3, 1, 5}) {
+    Mat m(t, K);
+    for (Eigen::Index k = 0; k < m.size(); ++k) {
+      s = s * 1664525u + 1013904223u;
+      m.data()[k] = float(int(s >> 20) - 2048) * 0.01f + 3.0f;  // mostly positive: padding zeros show
+    }
+    batches.push_back(m);
+  }
+  for (const granularity g : {per_tensor(), per_channel(1), granularity{0, 4, tail::partial},
+                              granularity{0, 4, tail::pad}, per_head(13)}) {
+    running_range rr(g), cm(g), arr(g);
+    const Eigen::Index bc = g.cols_per_block(K), gc = g.grid_cols(K);
+    Eigen::VectorXf lo = Eigen::VectorXf::Constant(gc, INFINITY), hi = Eigen::VectorXf::Constant(gc, -INFINITY);
+    float amax = 0.0f;
+    for (const Mat& m : batches) {
+      rr.update(m);
+      cm.update(Eigen::MatrixXf(m));  // column-major
+      arr.update(m.array());
+      for (Eigen::Index i = 0; i < m.rows(); ++i)
+        for (Eigen::Index j = 0; j < K; ++j) {
+          lo(j / bc) = std::min(lo(j / bc), m(i, j));
+          hi(j / bc) = std::max(hi(j / bc), m(i, j));
+          amax = std::max(amax, std::fabs(m(i, j)));
+        }
+    }
+    if (g.tail_rule == tail::pad && K % bc != 0) {
+      lo(gc - 1) = std::min(lo(gc - 1), 0.0f);
+      hi(gc - 1) = std::max(hi(gc - 1), 0.0f);
+    }
+    CAPTURE(bc);
+    for (const running_range* r : {&rr, &cm, &arr}) {
+      REQUIRE(r->lo().cols() == gc);
+      for (Eigen::Index b = 0; b < gc; ++b) {
+        CHECK(r->lo()(0, b) == lo(b));
+        CHECK(r->hi()(0, b) == hi(b));
+      }
+      CHECK(r->tensor_amax() == amax);
+    }
+  }
 }

@@ -4,12 +4,14 @@
 // Batches X[T][C] (rows = tokens, C channels fixed by the first batch), values read as float64:
 //   acc_j = 0 before the first batch;  acc_j ← op(acc_j, X[t, j]) for t = 0..T−1, in row order.
 // An empty batch, a changed channel count or a NaN/Inf value throws lowbit::error, the message
-// starting with `who` (the caller's name), and leaves the statistic as it was.
+// starting with `who` (the caller's name), and leaves the statistic as it was: the batch is
+// checked first (one vectorised pass), so op only ever sees finite values.
 #pragma once
 
 #include <Eigen/Core>
 #include <cmath>
 
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 
 namespace lowbit {
@@ -22,15 +24,10 @@ class channel_reduction {
     LOWBIT_CHECK(x.rows() > 0 && x.cols() > 0, who, ": empty batch (", x.rows(), " x ", x.cols(), ")");
     LOWBIT_CHECK(rows_ == 0 || x.cols() == acc_.size(), who, ": batch has ", x.cols(),
                  " channels, earlier batches had ", acc_.size());
-    // Reduced into a copy, kept only when the whole batch was finite (a throw changes nothing).
-    Eigen::VectorXd acc = rows_ == 0 ? Eigen::VectorXd::Zero(x.cols()) : acc_;
+    detail::check_finite<double>(x, who);  // before the statistic changes
+    if (rows_ == 0) acc_ = Eigen::VectorXd::Zero(x.cols());
     for (Eigen::Index i = 0; i < x.rows(); ++i)
-      for (Eigen::Index j = 0; j < x.cols(); ++j) {
-        const double v = double(x(i, j));
-        LOWBIT_CHECK(std::isfinite(v), who, ": non-finite value ", v, " at (", i, ", ", j, ")");
-        acc(j) = op_(acc(j), v);
-      }
-    acc_.swap(acc);
+      for (Eigen::Index j = 0; j < x.cols(); ++j) acc_(j) = op_(acc_(j), double(x(i, j)));
     rows_ += x.rows();
   }
   const Eigen::VectorXd& value() const { return acc_; }  // C entries (empty before any batch)

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -52,7 +53,7 @@ class channel_absmax {
 
  private:
   struct abs_max {
-    double operator()(double m, double v) const { return std::fmax(m, std::fabs(v)); }
+    double operator()(double m, double v) const { return std::max(m, std::abs(v)); }  // v finite
   };
   channel_reduction<abs_max> max_;
 };

@@ -21,9 +21,11 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 
 #include "../config.hpp"
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../granularity/granularity.hpp"
 
@@ -48,17 +50,22 @@ class running_range {
     LOWBIT_CHECK(batches_ == 0 || cols == cols_, "running_range::update: batch has ", cols, " columns, earlier ones ",
                  cols_);
     const Eigen::Index gc = gran_.grid_cols(cols), bc = gran_.cols_per_block(cols);
+    detail::check_finite(x, "running_range::update");  // before the state changes
     Eigen::MatrixXf blo = Eigen::MatrixXf::Constant(1, gc, INFINITY), bhi = Eigen::MatrixXf::Constant(1, gc, -INFINITY);
-    float amax = 0.0f;
-    for (Eigen::Index i = 0; i < rows; ++i)
-      for (Eigen::Index j = 0; j < cols; ++j) {
-        const float v = static_cast<float>(x(i, j));
-        LOWBIT_CHECK(std::isfinite(v), "running_range::update: non-finite value ", v, " at (", i, ", ", j, ")");
-        const Eigen::Index b = j / bc;
-        blo(0, b) = std::fmin(blo(0, b), v);
-        bhi(0, b) = std::fmax(bhi(0, b), v);
-        amax = std::fmax(amax, std::fabs(v));
+    for (Eigen::Index i = 0; i < rows; ++i) {  // row by row, vectorised along the row (x is finite)
+      const auto r = x.derived().row(i).template cast<float>();
+      if (bc == 1) {
+        blo.array() = blo.array().min(r.array());
+        bhi.array() = bhi.array().max(r.array());
+        continue;
       }
+      for (Eigen::Index b = 0; b < gc; ++b) {
+        const auto seg = r.segment(b * bc, std::min(bc, cols - b * bc));
+        blo(0, b) = std::min(blo(0, b), seg.minCoeff());
+        bhi(0, b) = std::max(bhi(0, b), seg.maxCoeff());
+      }
+    }
+    const float amax = std::max(std::fabs(blo.minCoeff()), std::fabs(bhi.maxCoeff()));  // max |x|
     if (gran_.tail_rule == tail::pad && cols % bc != 0) {  // the padded zeros join the last block
       blo(0, gc - 1) = std::fmin(blo(0, gc - 1), 0.0f);
       bhi(0, gc - 1) = std::fmax(bhi(0, gc - 1), 0.0f);

@@ -36,6 +36,7 @@
 #include <cmath>
 
 #include "../config.hpp"
+#include "../detail/check_finite.hpp"
 #include "../error.hpp"
 #include "../format/int.hpp"
 #include "../granularity/granularity.hpp"
@@ -65,14 +66,9 @@ class range_tracker {
   void observe(const Eigen::DenseBase<Derived>& x) {
     LOWBIT_CHECK(x.rows() > 0 && x.cols() > 0, "range_tracker::observe: empty batch (", x.rows(), " x ", x.cols(),
                  ")");
-    float lo = static_cast<float>(x(0, 0)), hi = lo;
-    for (Eigen::Index i = 0; i < x.rows(); ++i)
-      for (Eigen::Index j = 0; j < x.cols(); ++j) {
-        const float v = static_cast<float>(x(i, j));
-        LOWBIT_CHECK(std::isfinite(v), "range_tracker::observe: non-finite value ", v, " at (", i, ", ", j, ")");
-        lo = std::fmin(lo, v);
-        hi = std::fmax(hi, v);
-      }
+    detail::check_finite(x, "range_tracker::observe");
+    const auto xf = x.derived().template cast<float>();
+    const float lo = xf.minCoeff(), hi = xf.maxCoeff();  // vectorised (x is finite)
     if (batches_ == 0) {
       r_ = {lo, hi};
     } else if (rule_ == range_update::running_minmax) {
