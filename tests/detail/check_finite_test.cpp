@@ -23,6 +23,11 @@ TEST_CASE("detail/check_finite: all_finite finds every NaN/Inf, wherever it is")
   x(0, 2) = std::numeric_limits<float>::denorm_min();
   x(0, 3) = -0.0f;
   CHECK(detail::all_finite(x));
+  CHECK(detail::all_finite<double>(x));
+  MatF xb = x;
+  xb(0, 0) = 1e38f;
+  xb(0, 1) = -1e38f;
+  CHECK(detail::all_finite(xb.cast<Eigen::bfloat16>()));
   CHECK(detail::all_finite(MatF(0, 4)));
   for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
                     -std::numeric_limits<float>::infinity()})
@@ -31,6 +36,11 @@ TEST_CASE("detail/check_finite: all_finite finds every NaN/Inf, wherever it is")
         MatF y = x;
         y(i, j) = bad;
         CHECK_FALSE(detail::all_finite(y));
+        CHECK_FALSE(detail::all_finite<double>(y));  // tested as float: a float is finite as double
+        MatF yb = y;  // ±FLT_MAX would round to ±inf in bf16
+        yb(0, 0) = (i == 0 && j == 0) ? bad : 1e38f;
+        yb(0, 1) = -1e38f;
+        CHECK_FALSE(detail::all_finite(yb.cast<Eigen::bfloat16>()));
         CHECK_FALSE(detail::all_finite(y.transpose()));
         CHECK(detail::all_finite(y.row(i == 0 ? 1 : 0)));  // a clean row
         CHECK_FALSE(detail::all_finite(y.row(i)));

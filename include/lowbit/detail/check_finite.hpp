@@ -17,6 +17,7 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <type_traits>
 
 #include "../error.hpp"
 
@@ -25,7 +26,12 @@ namespace detail {
 
 template <class As = float, class Derived>
 bool all_finite(const Eigen::DenseBase<Derived>& x) {
-  return (x.derived().template cast<As>().array() * As(0)).sum() == As(0);
+  // A finite value stays finite in a wider float type (float as double): tested in its own type,
+  // since Eigen's float -> double cast is not vectorised (9x slower)
+  using S = typename Derived::Scalar;
+  using T = std::conditional_t<std::is_floating_point_v<S> && std::is_floating_point_v<As> && sizeof(S) <= sizeof(As),
+                               S, As>;
+  return (x.derived().template cast<T>().array() * T(0)).sum() == T(0);
 }
 
 template <class As = float, class Derived>
